@@ -1,0 +1,43 @@
+// Flat config: typescript-eslint's type-aware rules plus the few house rules that catch real bugs
+// (floating promises, non-exhaustive switches, focused tests left in).
+import js from '@eslint/js'
+import tseslint from 'typescript-eslint'
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', 'data/**', '.cache/**', 'coverage/**', 'bench/results/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname }
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/switch-exhaustiveness-check': 'error',
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/return-await': ['error', 'in-try-catch'],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      curly: ['error', 'multi-line'],
+      eqeqeq: ['error', 'always', { null: 'ignore' }],
+      'no-throw-literal': 'error',
+      'no-restricted-properties': ['error',
+        { object: 'describe', property: 'only', message: 'focused tests must not be committed' },
+        { object: 'it', property: 'only', message: 'focused tests must not be committed' },
+        { object: 'test', property: 'only', message: 'focused tests must not be committed' }]
+    }
+  },
+  {
+    // Adapters for pg and PGlite live in storage/; nothing else may reach for a driver directly.
+    files: ['src/**/*.ts'],
+    ignores: ['src/storage/**'],
+    rules: {
+      'no-restricted-imports': ['error', { paths: [
+        { name: 'pg', message: 'use the Database port from src/storage' },
+        { name: '@electric-sql/pglite', message: 'use the Database port from src/storage' }] }]
+    }
+  },
+  {
+    files: ['eslint.config.js'],
+    ...tseslint.configs.disableTypeChecked
+  }
+)

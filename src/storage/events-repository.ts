@@ -1,0 +1,164 @@
+import type { BiometricEvent, DeviceType, EventContext, Source } from '../domain/event.ts'
+import { SCHEMA_VERSION } from '../domain/event.ts'
+import { formatInstant, offsetMinutesOf } from '../domain/time.ts'
+import type { Queryable } from './database.ts'
+
+const UPSERT_WITH_OUTBOX = `
+WITH input AS (
+  SELECT * FROM json_to_recordset($1::json) WITH ORDINALITY AS x(
+    event_id uuid, user_id text, source text, source_record_id text, metric text, context text,
+    device_type text, value double precision, unit text, start_at timestamptz, end_at timestamptz,
+    tz_offset_min smallint, source_updated_at timestamptz, ingested_at timestamptz, payload text, ord bigint)
+), written AS (
+  INSERT INTO events AS e (event_id, user_id, source, source_record_id, metric, context, device_type, value, unit,
+                           start_at, end_at, tz_offset_min, source_updated_at, ingested_at)
+  SELECT event_id, user_id, source, source_record_id, metric, context, device_type, value, unit,
+         start_at, end_at, tz_offset_min, source_updated_at, ingested_at
+  FROM input
+  ON CONFLICT (event_id) DO UPDATE SET
+    device_type = excluded.device_type, value = excluded.value, unit = excluded.unit,
+    start_at = excluded.start_at, end_at = excluded.end_at, tz_offset_min = excluded.tz_offset_min,
+    source_updated_at = excluded.source_updated_at, ingested_at = excluded.ingested_at
+  -- Newer revision wins; an identical re-delivery changes nothing and announces nothing.
+  WHERE coalesce(excluded.source_updated_at, '-infinity') > coalesce(e.source_updated_at, '-infinity')
+     OR (coalesce(excluded.source_updated_at, '-infinity') = coalesce(e.source_updated_at, '-infinity')
+         AND (e.value, e.start_at, e.end_at, e.device_type)
+             IS DISTINCT FROM (excluded.value, excluded.start_at, excluded.end_at, excluded.device_type))
+  RETURNING event_id
+)
+INSERT INTO outbox (event_id, user_id, op, payload)
+SELECT i.event_id, i.user_id, 'upsert', i.payload
+FROM written w JOIN input i USING (event_id)
+ORDER BY i.ord
+RETURNING event_id`
+
+/**
+ * Upserts events and writes one outbox row for each event that changed, in the caller's transaction.
+ * `events` must not repeat an event_id (PostgreSQL refuses to update one row twice in a statement).
+ * Returns the ids that were inserted or replaced; the others were unchanged duplicates.
+ */
+export async function upsertEventsWithOutbox(tx: Queryable, events: readonly BiometricEvent[]): Promise<Set<string>> {
+  if (events.length === 0) return new Set()
+  const rows = events.map((event) => ({
+    event_id: event.event_id,
+    user_id: event.user_id,
+    source: event.source,
+    source_record_id: event.source_record_id,
+    metric: event.metric,
+    context: event.context ?? '',
+    device_type: event.device_type,
+    value: event.value,
+    unit: event.unit,
+    start_at: event.start,
+    end_at: event.end,
+    tz_offset_min: offsetMinutesOf(event.start),
+    source_updated_at: event.source_updated_at,
+    ingested_at: event.ingested_at,
+    payload: JSON.stringify(event)
+  }))
+  const { rows: written } = await tx.query<{ event_id: string }>(UPSERT_WITH_OUTBOX, [JSON.stringify(rows)])
+  return new Set(written.map((row) => row.event_id))
+}
+
+interface EventRow {
+  event_id: string
+  user_id: string
+  source: string
+  source_record_id: string
+  metric: string
+  context: string
+  device_type: string
+  value: number
+  unit: string
+  start_at: Date
+  end_at: Date
+  tz_offset_min: number
+  source_updated_at: Date | null
+  ingested_at: Date
+}
+
+const EVENT_COLUMNS = `event_id::text AS event_id, user_id, source, source_record_id, metric, context, device_type,
+  value, unit, start_at, end_at, tz_offset_min, source_updated_at, ingested_at`
+
+function toEvent(row: EventRow, op: 'upsert' | 'delete' = 'upsert', ingestedAt?: string): BiometricEvent {
+  const offset = Number(row.tz_offset_min)
+  return {
+    event_id: row.event_id,
+    schema_version: SCHEMA_VERSION,
+    user_id: row.user_id,
+    source: row.source as Source,
+    device_type: row.device_type as DeviceType,
+    metric: row.metric,
+    value: Number(row.value),
+    unit: row.unit,
+    start: formatInstant(row.start_at.getTime(), offset),
+    end: formatInstant(row.end_at.getTime(), offset),
+    context: row.context === '' ? null : row.context as EventContext,
+    source_record_id: row.source_record_id,
+    source_updated_at: row.source_updated_at === null ? null : row.source_updated_at.toISOString(),
+    op,
+    ingested_at: ingestedAt ?? row.ingested_at.toISOString()
+  }
+}
+
+/**
+ * Deletes every event of the given source records and writes an `op: "delete"` outbox row for each, in the
+ * caller's transaction. Returns the delete events.
+ */
+export async function deleteRecordsWithOutbox(
+  tx: Queryable, userId: string, source: Source, recordIds: readonly string[], ingestedAt: string
+): Promise<BiometricEvent[]> {
+  if (recordIds.length === 0) return []
+  const { rows } = await tx.query<EventRow>(
+    `DELETE FROM events WHERE user_id = $1 AND source = $2
+       AND source_record_id IN (SELECT json_array_elements_text($3::json))
+     RETURNING ${EVENT_COLUMNS}`,
+    [userId, source, JSON.stringify(recordIds)])
+  const deleted = rows.map((row) => toEvent(row, 'delete', ingestedAt))
+  if (deleted.length > 0) {
+    await tx.query(
+      `INSERT INTO outbox (event_id, user_id, op, payload)
+       SELECT x.event_id, x.user_id, 'delete', x.payload
+       FROM json_to_recordset($1::json) AS x(event_id uuid, user_id text, payload text)`,
+      [JSON.stringify(deleted.map((event) => ({ event_id: event.event_id, user_id: event.user_id, payload: JSON.stringify(event) })))])
+  }
+  return deleted
+}
+
+export interface EventQuery {
+  userId: string
+  metric?: string | undefined
+  source?: string | undefined
+  /** Inclusive lower bound of `start`, epoch ms. */
+  fromMs?: number | undefined
+  /** Exclusive upper bound of `start`, epoch ms. */
+  toMs?: number | undefined
+  after?: { startMs: number, eventId: string } | undefined
+  limit: number
+}
+
+/** Events ordered by (start, event_id); the pair is also the paging cursor. */
+export async function queryEvents(db: Queryable, query: EventQuery): Promise<BiometricEvent[]> {
+  const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString())
+  const { rows } = await db.query<EventRow>(
+    `SELECT ${EVENT_COLUMNS} FROM events
+     WHERE user_id = $1
+       AND ($2::text IS NULL OR metric = $2)
+       AND ($3::text IS NULL OR source = $3)
+       AND ($4::timestamptz IS NULL OR start_at >= $4)
+       AND ($5::timestamptz IS NULL OR start_at < $5)
+       AND ($6::timestamptz IS NULL OR (start_at, event_id) > ($6, $7::uuid))
+     ORDER BY start_at, event_id
+     LIMIT $8`,
+    [query.userId, query.metric ?? null, query.source ?? null, iso(query.fromMs), iso(query.toMs),
+      iso(query.after?.startMs), query.after?.eventId ?? null, query.limit])
+  return rows.map((row) => toEvent(row))
+}
+
+/** The most recent event (by start) of each metric of a user. */
+export async function latestEvents(db: Queryable, userId: string): Promise<BiometricEvent[]> {
+  const { rows } = await db.query<EventRow>(
+    `SELECT DISTINCT ON (metric) ${EVENT_COLUMNS} FROM events
+     WHERE user_id = $1 ORDER BY metric, start_at DESC, event_id DESC`, [userId])
+  return rows.map((row) => toEvent(row))
+}
