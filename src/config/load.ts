@@ -65,8 +65,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, op
   const raw = (name: SettingName): string | undefined => {
     const value = env[name]?.trim()
     if (value !== undefined && value !== '') return value
-    const definition: { default?: string } = SETTINGS[name]
-    return definition.default
+    const definition = SETTINGS[name]
+    return 'default' in definition ? definition.default : undefined
   }
   const integer = (name: SettingName, min: number, max: number): number => {
     const text = raw(name) ?? ''
@@ -194,7 +194,8 @@ function parseEncryptionKeys(text: string | undefined, problems: string[]): Encr
     if (separator <= 0 || !/^[A-Za-z0-9_.-]{1,32}$/.test(kid)) {
       problems.push(`TOKEN_ENCRYPTION_KEYS entry ${index + 1} must be kid:base64key`)
     } else if (key.length !== 32) {
-      problems.push(`TOKEN_ENCRYPTION_KEYS entry ${index + 1} (kid ${kid}) must decode to 32 bytes`)
+      // No kid in this message: in an entry written key-first, the "kid" is the secret key itself.
+      problems.push(`TOKEN_ENCRYPTION_KEYS entry ${index + 1} must decode to 32 bytes`)
     } else if (keys.some((existing) => existing.kid === kid)) {
       problems.push(`TOKEN_ENCRYPTION_KEYS has kid ${kid} twice`)
     } else {

@@ -43,9 +43,14 @@ export function buildEvent(draft: EventDraft, origin: EventOrigin, bounds: TimeB
   if (spanProblem !== undefined) return { ok: false, rejection: spanProblem }
   let sourceUpdatedAt: string | null = null
   if (draft.sourceUpdatedAt != null) {
-    const updatedMs = Date.parse(draft.sourceUpdatedAt)
-    if (!Number.isFinite(updatedMs)) {
-      return { ok: false, rejection: { code: 'BB_SAMPLE_BAD_TIME', message: 'source_updated_at is not a timestamp' } }
+    // Same rule as start and end: a zone-less time would be read in each node's own zone, and nodes in
+    // different zones would then disagree on which revision is newer.
+    const updatedMs = parseInstant(draft.sourceUpdatedAt)
+    if (updatedMs === undefined) {
+      return {
+        ok: false,
+        rejection: { code: 'BB_SAMPLE_BAD_TIME', message: 'source_updated_at must be an ISO-8601 timestamp with a zone' }
+      }
     }
     sourceUpdatedAt = new Date(updatedMs).toISOString()
   }

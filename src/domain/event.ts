@@ -54,7 +54,9 @@ export interface StorageKey {
 const EVENT_ID_NAMESPACE = Buffer.from('6f1c7a52c3e84c1f9a3b2d8e5f4a1b07', 'hex')
 
 export function eventIdFor(key: StorageKey): string {
-  const name = [key.userId, key.source, key.sourceRecordId, key.metric, key.context ?? ''].join('\u001f')
+  // JSON keeps the encoding injective: a separator character inside a user or record id cannot shift a field
+  // boundary, and lone surrogates are escaped instead of all collapsing to U+FFFD in UTF-8.
+  const name = JSON.stringify([key.userId, key.source, key.sourceRecordId, key.metric, key.context])
   const hash = createHash('sha1').update(EVENT_ID_NAMESPACE).update(name).digest()
   hash[6] = (hash[6]! & 0x0f) | 0x50
   hash[8] = (hash[8]! & 0x3f) | 0x80

@@ -5,7 +5,7 @@ type Dimension =
 
 interface UnitDefinition {
   dimension: Dimension
-  /** value_in_base = value × factor + offset; the base unit of each dimension is the catalog's unit. */
+  /** value_in_base = value × factor + offset; each dimension's base (factor 1, offset 0) is a catalog unit. */
   factor: number
   offset: number
 }
@@ -66,6 +66,9 @@ const UNITS: Record<string, UnitDefinition> = {
   strain: linear('strain', 1)
 }
 
+/** Every accepted unit spelling, in its lookup form (lower case, no spaces). */
+export const UNIT_SPELLINGS: readonly string[] = Object.keys(UNITS)
+
 function lookup(unit: string): UnitDefinition | undefined {
   const key = unit.trim().toLowerCase().replaceAll(' ', '')
   return Object.hasOwn(UNITS, key) ? UNITS[key] : undefined
@@ -96,14 +99,15 @@ export type CanonicalValue = { ok: true, value: number } | { ok: false, reason: 
  * SpO₂ arrives as a fraction from HealthKit (HKUnit.percent measures 0.0–1.0) and as 0–100 elsewhere; a value
  * of at most 1 can only be a fraction, since an oxygen saturation of 1 % is not survivable.
  */
-export function toCanonical(metric: MetricName, value: number, unit: string | undefined): CanonicalValue {
+export function toCanonical(metric: MetricName, value: number, deliveredUnit: string | undefined): CanonicalValue {
   const definition = METRICS[metric]
   const canonical: CanonicalUnit = definition.unit
+  const unit = deliveredUnit?.trim() === '' ? undefined : deliveredUnit
   if (metric === 'spo2' && Number.isFinite(value) && value > 0 && value <= 1 &&
     (unit === undefined || lookup(unit)?.dimension === 'proportion')) {
     return { ok: true, value: value * 100 }
   }
-  if (unit === undefined || unit.trim() === '') return { ok: true, value }
+  if (unit === undefined) return { ok: true, value }
   const converted = convert(value, unit, canonical, 'isDifference' in definition && definition.isDifference)
   if (converted === undefined) return { ok: false, reason: `unit "${unit}" cannot be converted to ${canonical}` }
   return { ok: true, value: converted }

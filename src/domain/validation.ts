@@ -19,11 +19,22 @@ export const EARLIEST_MS = Date.UTC(2000, 0, 1)
 /** Longest accepted span of one value: a WHOOP cycle or a week-long aggregate, never more. */
 export const MAX_SPAN_MS = 8 * 24 * HOUR_MS
 
-/** Parses an ISO-8601 timestamp with an explicit zone; returns epoch ms or undefined. */
+/**
+ * Parses an ISO-8601 timestamp with an explicit zone; returns epoch ms or undefined. The date may be separated
+ * from the time by a space, and the zone by a space (Health Auto Export writes `2026-01-07 06:30:00 +0100`).
+ */
 export function parseInstant(text: unknown): number | undefined {
   if (typeof text !== 'string' || text.length < 10 || text.length > 40) return undefined
   // A timestamp without a zone would be read in the server's local zone: ambiguous, so refused.
   if (!/(?:Z|[+-]\d{2}:?\d{2})$/i.test(text)) return undefined
+  // Date.parse falls back to a lenient legacy parser that rolls 2026-02-30 over into March and accepts
+  // RFC 2822 dates; require an ISO calendar date that exists.
+  const date = /^(\d{4})-(\d{2})-(\d{2})[T ]/i.exec(text)
+  if (date === null) return undefined
+  const year = Number(date[1])
+  const month = Number(date[2])
+  const day = Number(date[3])
+  if (month < 1 || month > 12 || day < 1 || day > new Date(Date.UTC(year, month, 0)).getUTCDate()) return undefined
   const ms = Date.parse(text)
   return Number.isFinite(ms) ? ms : undefined
 }

@@ -5,7 +5,7 @@ import type { Queryable } from './database.ts'
 
 const UPSERT_WITH_OUTBOX = `
 WITH input AS (
-  SELECT * FROM json_to_recordset($1::json) WITH ORDINALITY AS x(
+  SELECT * FROM json_to_recordset($1::json) AS x(
     event_id uuid, user_id text, source text, source_record_id text, metric text, context text,
     device_type text, value double precision, unit text, start_at timestamptz, end_at timestamptz,
     tz_offset_min smallint, source_updated_at timestamptz, ingested_at timestamptz, payload text, ord bigint)
@@ -39,7 +39,7 @@ RETURNING event_id`
  */
 export async function upsertEventsWithOutbox(tx: Queryable, events: readonly BiometricEvent[]): Promise<Set<string>> {
   if (events.length === 0) return new Set()
-  const rows = events.map((event) => ({
+  const rows = events.map((event, ord) => ({
     event_id: event.event_id,
     user_id: event.user_id,
     source: event.source,
@@ -54,7 +54,8 @@ export async function upsertEventsWithOutbox(tx: Queryable, events: readonly Bio
     tz_offset_min: offsetMinutesOf(event.start),
     source_updated_at: event.source_updated_at,
     ingested_at: event.ingested_at,
-    payload: JSON.stringify(event)
+    payload: JSON.stringify(event),
+    ord
   }))
   const { rows: written } = await tx.query<{ event_id: string }>(UPSERT_WITH_OUTBOX, [JSON.stringify(rows)])
   return new Set(written.map((row) => row.event_id))

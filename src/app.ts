@@ -1,0 +1,108 @@
+import { createAudit } from './auth/audit.ts'
+import { createAuthenticator } from './auth/principals.ts'
+import { createPseudonymizer, type Pseudonymize } from './auth/secrets.ts'
+import { resolveSecrets } from './config/dev-keys.ts'
+import type { Config } from './config/load.ts'
+import type { HttpServer, Readiness } from './http/context.ts'
+import { createHttpServer } from './http/server.ts'
+import { Releasers } from './lib/lifecycle.ts'
+import { createLogger, describeError, type Logger } from './lib/logger.ts'
+import { createMetrics, type Metrics } from './metrics/registry.ts'
+import type { Database } from './storage/database.ts'
+import { migrate } from './storage/migrate.ts'
+import { openDatabase } from './storage/open.ts'
+import packageJson from '../package.json' with { type: 'json' }
+
+export interface AppOptions {
+  logger?: Logger
+  now?: () => number
+}
+
+export interface App {
+  config: Config
+  db: Database
+  metrics: Metrics
+  logger: Logger
+  http: HttpServer
+  pseudonymize: Pseudonymize
+  /** Listens on HOST:PORT; returns the bound address (PORT=0 picks a free port). */
+  listen(): Promise<string>
+  /** Graceful stop: no new requests, in-flight requests and transactions finish, then pools close. */
+  stop(): Promise<void>
+}
+
+/**
+ * The composition root: builds every adapter and service once, in dependency order, and registers their
+ * release in reverse order. Nothing else in the code base constructs infrastructure.
+ */
+export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
+  const logger = options.logger ?? createLogger({ level: config.logLevel, format: config.logFormat })
+  const now = options.now ?? Date.now
+  const releasers = new Releasers()
+  const secrets = resolveSecrets(config)
+  if (secrets.generated) {
+    logger.warn({ dataDir: config.dataDir === 'memory://' ? 'memory://' : 'set' }, 'embedded mode: generated development keys for tokens and log pseudonyms; set TOKEN_ENCRYPTION_KEYS and LOG_PSEUDONYM_KEY for production')
+  }
+  const pseudonymize = createPseudonymizer(secrets.logPseudonymKey)
+  const metrics = createMetrics()
+
+  const db = await openDatabase(config)
+  releasers.add('database', () => db.close())
+  try {
+    const applied = await migrate(db)
+    if (applied.length > 0) logger.info({ versions: applied }, 'database migrated')
+  } catch (error) {
+    await releasers.releaseAll(() => {})
+    throw error
+  }
+  logger.info({ storage: db.kind }, 'storage ready')
+  if (config.kafkaBrokers.length === 0) {
+    logger.warn('KAFKA_BROKERS is not set: events stay in the outbox and are not published')
+  }
+
+  const readiness = async (): Promise<Readiness> => {
+    let database: Readiness['dependencies'][string] = { state: 'up' }
+    try {
+      await db.query('SELECT 1')
+    } catch {
+      database = { state: 'down' }
+    }
+    return {
+      ready: database.state === 'up',
+      dependencies: {
+        database: { ...database, detail: db.kind },
+        redis: { state: 'disabled', detail: 'in-process cache' },
+        kafka: { state: config.kafkaBrokers.length === 0 ? 'disabled' : 'degraded', detail: 'publishing not configured' }
+      }
+    }
+  }
+
+  const http = createHttpServer({
+    config,
+    db,
+    metrics,
+    logger,
+    authenticator: createAuthenticator(db, config.adminApiToken),
+    audit: createAudit(pseudonymize, metrics),
+    now,
+    readiness,
+    version: packageJson.version,
+    startedAtMs: now()
+  })
+  releasers.add('http', () => http.close())
+
+  return {
+    config,
+    db,
+    metrics,
+    logger,
+    http,
+    pseudonymize,
+    async listen() {
+      return http.listen({ port: config.port, host: config.host })
+    },
+    async stop() {
+      await releasers.releaseAll((name, error) => logger.error({ component: name, err: describeError(error) }, 'stop step failed'))
+    }
+  }
+}

@@ -1,0 +1,109 @@
+import { parseArgs } from 'node:util'
+import { isScope } from '../auth/principals.ts'
+import { loadConfig, type Config } from '../config/load.ts'
+import { ConfigError, toError } from '../errors.ts'
+import { runApiKeys, runDevices, runMigrate } from './admin-commands.ts'
+import { runDemo } from './demo.ts'
+import { runServe } from './serve.ts'
+
+export interface CliIo {
+  env: Readonly<Record<string, string | undefined>>
+  stdout: NodeJS.WritableStream
+  stderr: NodeJS.WritableStream
+  isTty: boolean
+}
+
+/** sysexits.h codes, so scripts can tell a usage mistake from a bad environment from a failure. */
+export const EXIT = { ok: 0, failure: 1, usage: 64, config: 78 } as const
+
+const HELP = `Usage: bridge <command> [options]
+
+Commands:
+  serve                          start the HTTP server (configuration from the environment)
+  migrate                        apply pending database migrations and exit
+  api-keys create --name N --scope S [--scope S]   create an API key (scopes: admin, read:events); prints it once
+  api-keys revoke <id>           revoke an API key
+  devices create --user U [--name N]               issue a HealthKit device token; prints it once
+  demo [--minutes M] [--days D]  run the bridge on embedded defaults with a simulated iPhone uploading data
+  help                           show this text
+
+Configuration is read from environment variables; see docs/configuration.md.
+Exit codes: 0 ok, 1 failure, 64 usage error, 78 configuration error.
+`
+
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const [command, ...rest] = argv
+  const print = (text: string): void => { io.stdout.write(text.endsWith('\n') ? text : `${text}\n`) }
+  const fail = (text: string, code: number): number => {
+    io.stderr.write(`bridge: ${text}\n`)
+    return code
+  }
+  const config = (overrides: Record<string, string> = {}): Config => loadConfig({ ...io.env, ...overrides }, { isTty: io.isTty })
+
+  try {
+    switch (command) {
+      case 'serve':
+        return await runServe(config(), io)
+      case 'migrate':
+        return await runMigrate(config(), print)
+      case 'api-keys': {
+        const { positionals, values } = parseArgs({
+          args: rest, allowPositionals: true, strict: true,
+          options: { name: { type: 'string' }, scope: { type: 'string', multiple: true } }
+        })
+        const [action, id] = positionals
+        if (action === 'create') {
+          const scopes = values.scope ?? []
+          if (values.name === undefined || scopes.length === 0 || !scopes.every(isScope)) {
+            return fail('api-keys create needs --name and at least one --scope of admin, read:events', EXIT.usage)
+          }
+          return await runApiKeys(config(), { action: 'create', name: values.name, scopes: scopes.filter(isScope) }, print)
+        }
+        if (action === 'revoke' && id !== undefined) return await runApiKeys(config(), { action: 'revoke', id }, print)
+        return fail('usage: bridge api-keys create --name N --scope S | bridge api-keys revoke <id>', EXIT.usage)
+      }
+      case 'devices': {
+        const { positionals, values } = parseArgs({
+          args: rest, allowPositionals: true, strict: true,
+          options: { user: { type: 'string' }, name: { type: 'string' } }
+        })
+        if (positionals[0] !== 'create' || values.user === undefined) {
+          return fail('usage: bridge devices create --user U [--name N]', EXIT.usage)
+        }
+        return await runDevices(config(), { userId: values.user, name: values.name }, print)
+      }
+      case 'demo': {
+        const { values } = parseArgs({
+          args: rest, strict: true,
+          options: { days: { type: 'string', default: '3' }, port: { type: 'string' }, 'keep-running': { type: 'boolean', default: false } }
+        })
+        const days = Number(values.days)
+        if (!Number.isInteger(days) || days < 1 || days > 60) return fail('--days must be an integer from 1 to 60', EXIT.usage)
+        // The demo runs on embedded defaults: an ephemeral database unless DATA_DIR says otherwise, any free port.
+        const demoConfig = config({
+          DATA_DIR: io.env.DATA_DIR ?? 'memory://',
+          PORT: values.port ?? io.env.PORT ?? '0',
+          LOG_LEVEL: io.env.LOG_LEVEL ?? 'warn'
+        })
+        return await runDemo(demoConfig, { days, keepRunning: values['keep-running'] }, io)
+      }
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        print(HELP)
+        return command === undefined ? EXIT.usage : EXIT.ok
+      default:
+        return fail(`unknown command "${command}"\n\n${HELP}`, EXIT.usage)
+    }
+  } catch (error) {
+    if (error instanceof ConfigError) return fail(error.message, EXIT.config)
+    const failure = toError(error)
+    if ((failure as { code?: unknown }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ||
+      (failure as { code?: unknown }).code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' ||
+      (failure as { code?: unknown }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      return fail(failure.message, EXIT.usage)
+    }
+    return fail(`${failure.name === 'BridgeError' ? failure.message : 'failed'} (${(failure as { code?: string }).code ?? failure.name})`, EXIT.failure)
+  }
+}

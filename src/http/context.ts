@@ -1,0 +1,33 @@
+import type { FastifyInstance, RawServerDefault } from 'fastify'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Audit } from '../auth/audit.ts'
+import type { Authenticator } from '../auth/principals.ts'
+import type { Config } from '../config/load.ts'
+import type { Logger } from '../lib/logger.ts'
+import type { Metrics } from '../metrics/registry.ts'
+import type { Database } from '../storage/database.ts'
+
+export type DependencyState = 'up' | 'down' | 'degraded' | 'disabled'
+
+export interface Readiness {
+  /** `ready` is false only when the bridge cannot accept data (storage down). */
+  ready: boolean
+  dependencies: Record<string, { state: DependencyState, detail?: string }>
+}
+
+/** What the HTTP layer needs from the composition root; routes get nothing else. */
+export interface HttpContext {
+  config: Config
+  db: Database
+  metrics: Metrics
+  logger: Logger
+  authenticator: Authenticator
+  audit: Audit
+  now: () => number
+  readiness: () => Promise<Readiness>
+  version: string
+  startedAtMs: number
+}
+
+/** The Fastify instance type with our pino logger. */
+export type HttpServer = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, Logger>

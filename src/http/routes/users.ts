@@ -1,0 +1,108 @@
+import type { FastifyRequest } from 'fastify'
+import { principalLabel, requireScope, type Principal, type Scope } from '../../auth/principals.ts'
+import { createDevice } from '../../auth/credentials-repository.ts'
+import { BridgeError } from '../../errors.ts'
+import { latestEvents, queryEvents } from '../../storage/events-repository.ts'
+import type { HttpContext, HttpServer } from '../context.ts'
+import { parseUserId } from '../../domain/user-id.ts'
+
+const DEFAULT_PAGE = 100
+const MAX_PAGE = 1000
+
+interface Cursor {
+  startMs: number
+  eventId: string
+}
+
+export function encodeCursor(cursor: Cursor): string {
+  return Buffer.from(JSON.stringify([cursor.startMs, cursor.eventId])).toString('base64url')
+}
+
+export function decodeCursor(text: string): Cursor {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'))
+    if (Array.isArray(value) && value.length === 2 && Number.isFinite(value[0]) && typeof value[1] === 'string' &&
+      /^[0-9a-f-]{36}$/.test(value[1])) {
+      return { startMs: value[0] as number, eventId: value[1] }
+    }
+  } catch {
+    // fall through to the coded error below
+  }
+  throw new BridgeError('BB_INVALID_CURSOR', 'cursor is not one this API returned')
+}
+
+function parseTime(name: string, value: unknown): number | undefined {
+  if (value === undefined || value === '') return undefined
+  const ms = typeof value === 'string' ? Date.parse(value) : Number.NaN
+  if (!Number.isFinite(ms)) throw new BridgeError('BB_INVALID_REQUEST', `${name} must be an ISO-8601 timestamp`)
+  return ms
+}
+
+function optionalText(name: string, value: unknown, maxLength = 64): string | undefined {
+  if (value === undefined || value === '') return undefined
+  if (typeof value !== 'string' || value.length > maxLength) throw new BridgeError('BB_INVALID_REQUEST', `${name} is invalid`)
+  return value
+}
+
+export function registerUserRoutes(app: HttpServer, context: HttpContext): void {
+  const authorize = async (request: FastifyRequest, scope: Scope): Promise<Principal> => {
+    const principal = await context.authenticator.authenticate(request.headers.authorization)
+    requireScope(principal, scope)
+    return principal
+  }
+
+  app.get('/v1/users/:userId/events', async (request) => {
+    const principal = await authorize(request, 'read:events')
+    const params = request.params as Record<string, unknown>
+    const query = request.query as Record<string, unknown>
+    const userId = parseUserId(params.userId)
+    const limitText = query.limit
+    const limit = limitText === undefined ? DEFAULT_PAGE : Number(limitText)
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
+      throw new BridgeError('BB_INVALID_REQUEST', `limit must be an integer from 1 to ${MAX_PAGE}`)
+    }
+    const cursorText = optionalText('cursor', query.cursor, 256)
+    const metric = optionalText('metric', query.metric)
+    const rows = await queryEvents(context.db, {
+      userId,
+      metric,
+      source: optionalText('source', query.source),
+      fromMs: parseTime('from', query.from),
+      toMs: parseTime('to', query.to),
+      after: cursorText === undefined ? undefined : decodeCursor(cursorText),
+      limit: limit + 1
+    })
+    const page = rows.slice(0, limit)
+    const last = page.at(-1)
+    await context.audit(context.db, {
+      principal: principalLabel(principal), action: 'events.read', userId, detail: { count: page.length, metric: metric ?? null }
+    })
+    return {
+      data: page,
+      next_cursor: rows.length > limit && last !== undefined
+        ? encodeCursor({ startMs: Date.parse(last.start), eventId: last.event_id })
+        : null
+    }
+  })
+
+  app.get('/v1/users/:userId/latest', async (request) => {
+    const principal = await authorize(request, 'read:events')
+    const userId = parseUserId((request.params as Record<string, unknown>).userId)
+    const events = await latestEvents(context.db, userId)
+    await context.audit(context.db, { principal: principalLabel(principal), action: 'latest.read', userId, detail: { count: events.length } })
+    return { data: Object.fromEntries(events.map((event) => [event.metric, event])) }
+  })
+
+  app.post('/v1/users/:userId/devices', async (request, reply) => {
+    const principal = await authorize(request, 'admin')
+    const userId = parseUserId((request.params as Record<string, unknown>).userId)
+    const body = (request.body ?? {}) as Record<string, unknown>
+    const name = body.name
+    if (name !== undefined && (typeof name !== 'string' || name.length > 100)) {
+      throw new BridgeError('BB_INVALID_REQUEST', 'name must be a string of at most 100 characters')
+    }
+    const device = await createDevice(context.db, userId, name)
+    await context.audit(context.db, { principal: principalLabel(principal), action: 'device.create', userId, detail: { device_id: device.id } })
+    return reply.code(201).send({ device_id: device.id, token: device.token })
+  })
+}

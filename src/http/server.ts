@@ -1,0 +1,48 @@
+import Fastify, { LogController } from 'fastify'
+import { BridgeError } from '../errors.ts'
+import type { HttpContext, HttpServer } from './context.ts'
+import { sendError, toBridgeError } from './errors.ts'
+import { registerHealthKitRoutes } from './routes/healthkit.ts'
+import { registerOperationsRoutes } from './routes/operations.ts'
+import { registerUserRoutes } from './routes/users.ts'
+
+/** Body limit of ordinary JSON routes (admin calls); uploads have their own limit. */
+const JSON_BODY_LIMIT_BYTES = 64 * 1024
+
+export function createHttpServer(context: HttpContext): HttpServer {
+  const app = Fastify({
+    loggerInstance: context.logger,
+    // Fastify's default request logs contain URLs, and ours carry user ids: one PHI-free line per request
+    // is written in onResponse instead.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: JSON_BODY_LIMIT_BYTES,
+    // Slow-loris and stuck clients: a request must arrive within 60 s, headers within 10 s.
+    requestTimeout: 60_000,
+    connectionTimeout: 0,
+    keepAliveTimeout: 5_000,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 }
+  })
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched'
+    const seconds = reply.elapsedTime / 1000
+    context.metrics.httpRequestDurationSeconds.observe({ method: request.method, route, status: String(reply.statusCode) }, seconds)
+    request.log.info({ method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request served')
+  })
+
+  app.setErrorHandler((error, request, reply) => {
+    const bridgeError = toBridgeError(error)
+    if (bridgeError.status >= 500) {
+      request.log.error({ err: error, code: bridgeError.code, route: request.routeOptions.url }, 'request failed')
+    }
+    return sendError(reply, bridgeError)
+  })
+  app.setNotFoundHandler((_request, reply) => sendError(reply, new BridgeError('BB_NOT_FOUND', 'not found')))
+
+  registerOperationsRoutes(app, context)
+  registerUserRoutes(app, context)
+  if (context.config.healthkitEnabled) registerHealthKitRoutes(app, context)
+  return app
+}
