@@ -1,3 +1,5 @@
+// node:test's describe and it return promises that the runner itself awaits; nothing here is left floating.
+/* eslint-disable @typescript-eslint/no-floating-promises */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
@@ -169,6 +171,7 @@ describe('createJsonSplitter', () => {
       { name: 'a bad escape letter', input: '["a\\x"]', offset: 4 },
       { name: 'a short \\u escape', input: '["\\u12"]', offset: 6 },
       { name: 'a non-hex \\u escape', input: '["\\u12G4"]', offset: 6 },
+      { name: 'a \\u escape with three digits', input: '["\\u123"]', offset: 7 },
       { name: 'a raw newline in a string', input: '["a\nb"]', offset: 3 },
       { name: 'a raw NUL in a key', input: '{"a\u0000":1}', offset: 3 },
       { name: 'a trailing comma in an array', input: '[1,2,]', offset: 5 },
@@ -187,6 +190,7 @@ describe('createJsonSplitter', () => {
       { name: 'an exponent without digits', input: '[1e]', offset: 3 },
       { name: 'an exponent sign without digits', input: '[1e+]', offset: 4 },
       { name: 'a hexadecimal number', input: '[0x10]', offset: 2 },
+      { name: 'a letter after digits', input: '[12a]', offset: 3 },
       { name: 'NaN', input: '[NaN]', offset: 1 },
       { name: 'a truncated literal', input: 'tru' },
       { name: 'a misspelt literal', input: '[nul1]', offset: 4 },

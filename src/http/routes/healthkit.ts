@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify'
-import type { Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import { BridgeError } from '../../errors.ts'
 import { ingestHealthKitUpload, type UploadFormat } from '../../pipeline/healthkit-upload.ts'
 import type { HttpContext, HttpServer } from '../context.ts'
@@ -13,7 +13,7 @@ const FLUSH_EVENTS = 5000
  */
 export function registerHealthKitRoutes(app: HttpServer, context: HttpContext): void {
   void app.register(async (scope) => {
-    scope.removeContentTypeParser(['application/json'])
+    scope.removeAllContentTypeParsers()
     scope.addContentTypeParser('application/json', (_request, payload, done) => {
       done(null, payload)
     })
@@ -21,6 +21,9 @@ export function registerHealthKitRoutes(app: HttpServer, context: HttpContext): 
     const handle = (format: UploadFormat) => async (request: FastifyRequest) => {
       const principal = await context.authenticator.authenticate(request.headers.authorization)
       if (principal.kind !== 'device') throw new BridgeError('BB_FORBIDDEN', 'uploads need a device token')
+      if (!(request.body instanceof Readable)) {
+        throw new BridgeError('BB_UNSUPPORTED_MEDIA_TYPE', 'uploads must be sent as application/json')
+      }
       const declaredBytes = Number(request.headers['content-length'] ?? 0)
       if (declaredBytes > context.config.healthkitMaxBodyBytes) {
         throw new BridgeError('BB_BODY_TOO_LARGE', `an upload may be at most ${context.config.healthkitMaxBodyBytes} bytes`)
@@ -28,7 +31,7 @@ export function registerHealthKitRoutes(app: HttpServer, context: HttpContext): 
       const startedAt = performance.now()
       const result = await ingestHealthKitUpload(
         { db: context.db, metrics: context.metrics, now: context.now },
-        principal.userId, format, request.body as Readable,
+        principal.userId, format, request.body,
         { maxSamples: context.config.healthkitMaxSamples, maxBodyBytes: context.config.healthkitMaxBodyBytes, flushEvents: FLUSH_EVENTS })
       context.metrics.webhookProcessDurationSeconds.observe({ source: 'healthkit' }, (performance.now() - startedAt) / 1000)
       request.log.info({ device: principal.id, format, accepted: result.accepted, duplicates: result.duplicates, rejected: result.rejectedCount, deleted: result.deleted }, 'healthkit upload stored')

@@ -1,0 +1,94 @@
+import { randomBytes } from 'node:crypto'
+import type { TestContext } from 'node:test'
+import pg from 'pg'
+import { createPgliteDatabase } from '../../src/storage/pglite.ts'
+import type { Database } from '../../src/storage/database.ts'
+import { createPostgresDatabase } from '../../src/storage/postgres.ts'
+
+/**
+ * Real services for integration tests. Outside CI an unreachable service skips its tests with a loud
+ * message; with CI=true it fails them, so a broken pipeline can never pass by skipping.
+ */
+export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+const IN_CI = process.env.CI === 'true'
+
+let postgresReachable: Promise<string | undefined> | undefined
+
+/** Resolves to undefined when reachable, otherwise to the reason. Cached per process. */
+function checkPostgres(): Promise<string | undefined> {
+  postgresReachable ??= (async () => {
+    const client = new pg.Client({ connectionString: TEST_DATABASE_URL, connectionTimeoutMillis: 3000 })
+    try {
+      await client.connect()
+      await client.query('SELECT 1')
+      return undefined
+    } catch (error) {
+      return (error as Error).message
+    } finally {
+      await client.end().catch(() => {})
+    }
+  })()
+  return postgresReachable
+}
+
+/**
+ * Skips (locally) or fails (CI) the test when PostgreSQL is unreachable. Returns false when the test must stop.
+ */
+export async function requirePostgres(t: TestContext): Promise<boolean> {
+  const reason = await checkPostgres()
+  if (reason === undefined) return true
+  const message = `PostgreSQL at TEST_DATABASE_URL is unreachable (${reason})`
+  if (IN_CI) throw new Error(`${message}; CI=true requires it`)
+  process.stderr.write(`\n!!! SKIPPING: ${message}\n`)
+  t.skip(message)
+  return false
+}
+
+/** Creates an empty database for one test and drops it afterwards; returns its URL. */
+export async function createScratchDatabase(t: TestContext): Promise<string> {
+  const name = `bb_test_${randomBytes(6).toString('hex')}`
+  const admin = new pg.Client({ connectionString: TEST_DATABASE_URL })
+  await admin.connect()
+  await admin.query(`CREATE DATABASE ${name}`)
+  await admin.end()
+  t.after(async () => {
+    const dropper = new pg.Client({ connectionString: TEST_DATABASE_URL })
+    await dropper.connect()
+    await dropper.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+    await dropper.end()
+  })
+  const url = new URL(TEST_DATABASE_URL)
+  url.pathname = `/${name}`
+  return url.toString()
+}
+
+export type AdapterName = 'pglite' | 'postgres'
+export const ADAPTERS: readonly AdapterName[] = ['pglite', 'postgres']
+
+export interface DatabaseTarget {
+  /** Env overrides that make the app use this adapter. */
+  env: Record<string, string>
+}
+
+/**
+ * Prepares storage for an app under test: an in-memory PGlite, or a scratch PostgreSQL database.
+ * Returns undefined when the test was skipped.
+ */
+export async function databaseTarget(t: TestContext, adapter: AdapterName): Promise<DatabaseTarget | undefined> {
+  if (adapter === 'pglite') return { env: { DATA_DIR: 'memory://' } }
+  if (!(await requirePostgres(t))) return undefined
+  return { env: { DATABASE_URL: await createScratchDatabase(t) } }
+}
+
+/** A bare, migrated-or-not Database on the given adapter, closed after the test. */
+export async function openTestDatabase(t: TestContext, adapter: AdapterName): Promise<Database | undefined> {
+  let db: Database
+  if (adapter === 'pglite') {
+    db = await createPgliteDatabase('memory://')
+  } else {
+    if (!(await requirePostgres(t))) return undefined
+    db = createPostgresDatabase({ url: await createScratchDatabase(t), poolSize: 4 })
+  }
+  t.after(() => db.close())
+  return db
+}
