@@ -22,6 +22,10 @@ export interface SplitterOptions {
   maxValueBytes?: number
 }
 
+/**
+ * `syntax`: not RFC 8259 JSON. `too_deep`: nesting beyond `maxDepth`. `value_too_large`: a captured value over
+ * `maxValueBytes`, or a key outside captured values over MAX_KEY_BYTES.
+ */
 export type JsonSyntaxErrorReason = 'syntax' | 'too_deep' | 'value_too_large'
 
 export class JsonSyntaxError extends Error {
@@ -219,6 +223,10 @@ export function createJsonSplitter(options: SplitterOptions): JsonSplitter {
     return new JsonSyntaxError(message, consumed + index)
   }
 
+  function keyTooLong(index: number): JsonSyntaxError {
+    return new JsonSyntaxError(`key longer than ${MAX_KEY_BYTES} bytes`, consumed + index, 'value_too_large')
+  }
+
   function tooLarge(): JsonSyntaxError {
     return new JsonSyntaxError(`value starting here is larger than ${maxValueBytes} bytes`, captureOffset,
       'value_too_large')
@@ -253,7 +261,7 @@ export function createJsonSplitter(options: SplitterOptions): JsonSplitter {
   /** Sets the innermost path entry to the key whose closing quote is at `end` in `chunk`. */
   function finishKey(chunk: Buffer, end: number): void {
     const size = keyBytes + end - keyStart
-    if (size > MAX_KEY_BYTES) throw syntaxError(`key longer than ${MAX_KEY_BYTES} bytes`, end)
+    if (size > MAX_KEY_BYTES) throw keyTooLong(end)
     let text: string
     if (keyParts.length === 0) {
       text = chunk.toString('utf8', keyStart, end)
@@ -536,7 +544,7 @@ export function createJsonSplitter(options: SplitterOptions): JsonSplitter {
     }
     if (stringIsKey && !capturing && (s === STRING || s === STRING_ESCAPE || s === STRING_HEX)) {
       keyBytes += n - keyStart
-      if (keyBytes > MAX_KEY_BYTES) throw syntaxError(`key longer than ${MAX_KEY_BYTES} bytes`, n)
+      if (keyBytes > MAX_KEY_BYTES) throw keyTooLong(n)
       if (keyStart < n) keyParts.push(Buffer.from(chunk.subarray(keyStart)))
       keyStart = 0
     }

@@ -1,3 +1,5 @@
+import { toError } from '../errors.ts'
+
 /**
  * Collects cleanup steps as components start and runs them in reverse order on stop. Every step runs even if
  * an earlier one fails; the first error is rethrown at the end. Stopping twice is a no-op.
@@ -12,13 +14,13 @@ export class Releasers {
 
   async releaseAll(onError: (name: string, error: unknown) => void): Promise<void> {
     this.#stopping ??= (async () => {
-      let firstError: unknown
+      let firstError: Error | undefined
       for (const step of this.#steps.reverse()) {
         try {
           await step.release()
         } catch (error) {
           onError(step.name, error)
-          firstError ??= error
+          firstError ??= toError(error)
         }
       }
       this.#steps = []

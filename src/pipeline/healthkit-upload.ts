@@ -174,6 +174,9 @@ export async function ingestHealthKitUpload(
   } catch (error) {
     if (error instanceof JsonSyntaxError) {
       if (error.reason === 'too_deep') throw new BridgeError('BB_PAYLOAD_TOO_DEEP', 'JSON nesting is too deep', { cause: error })
+      if (error.reason === 'value_too_large') {
+        throw new BridgeError('BB_INVALID_REQUEST', `a sample or key is larger than allowed (at byte ${error.offset})`, { cause: error })
+      }
       throw new BridgeError('BB_MALFORMED_JSON', `body is not valid JSON (at byte ${error.offset})`, { cause: error })
     }
     throw error

@@ -96,7 +96,7 @@ for (const adapter of ADAPTERS) {
       assert.deepEqual(events.json<{ data: Array<{ source_record_id: string }> }>().data.map((e) => e.source_record_id), [heartRate(1).uuid])
       const { rows } = await app.db.query<{ op: string, payload: string }>("SELECT op, payload FROM outbox WHERE op = 'delete'")
       assert.equal(rows.length, 1)
-      assert.equal(JSON.parse(rows[0]!.payload).op, 'delete')
+      assert.equal((JSON.parse(rows[0]!.payload) as { op: string }).op, 'delete')
     })
 
     test('rejects oversized uploads with 413 and stores nothing', async (t) => {
@@ -174,9 +174,10 @@ for (const adapter of ADAPTERS) {
     test('HEALTHKIT_ENABLED=false turns the upload routes into 404s', async (t) => {
       const harness = await buildTestApp(t, adapter, { HEALTHKIT_ENABLED: 'false' })
       if (harness === undefined) return
+      const { app } = harness
       const headers = await harness.deviceHeaders('off-user')
       for (const url of ['/v1/healthkit/batch', '/v1/healthkit/auto-export']) {
-        const response = await harness.app.http.inject({ method: 'POST', url, headers, payload: batch([heartRate(0)]) })
+        const response = await app.http.inject({ method: 'POST', url, headers, payload: batch([heartRate(0)]) })
         assert.equal(response.statusCode, 404)
         assert.equal(response.json<{ error: { code: string } }>().error.code, 'BB_NOT_FOUND')
       }

@@ -12,7 +12,7 @@ const FLUSH_EVENTS = 5000
  * that hands the raw body through. Registered only when HEALTHKIT_ENABLED, so disabled routes are plain 404s.
  */
 export function registerHealthKitRoutes(app: HttpServer, context: HttpContext): void {
-  void app.register(async (scope) => {
+  void app.register((scope, _options, done) => {
     scope.removeAllContentTypeParsers()
     scope.addContentTypeParser('application/json', (_request, payload, done) => {
       done(null, payload)
@@ -48,5 +48,6 @@ export function registerHealthKitRoutes(app: HttpServer, context: HttpContext): 
 
     scope.post('/v1/healthkit/batch', handle('native'))
     scope.post('/v1/healthkit/auto-export', handle('auto-export'))
+    done()
   })
 }

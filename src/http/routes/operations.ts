@@ -1,7 +1,7 @@
 import type { HttpContext, HttpServer } from '../context.ts'
 
 export function registerOperationsRoutes(app: HttpServer, context: HttpContext): void {
-  app.get('/healthz', async () => ({
+  app.get('/healthz', (_request, reply) => reply.send({
     status: 'ok', version: context.version, uptime_seconds: Math.round((context.now() - context.startedAtMs) / 1000)
   }))
 
