@@ -84,6 +84,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     logger,
     authenticator: createAuthenticator(db, config.adminApiToken),
     audit: createAudit(pseudonymize, metrics),
+    pseudonymize,
     now,
     readiness,
     version: packageJson.version,

@@ -2,6 +2,7 @@ import type { FastifyInstance, RawServerDefault } from 'fastify'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Audit } from '../auth/audit.ts'
 import type { Authenticator } from '../auth/principals.ts'
+import type { Pseudonymize } from '../auth/secrets.ts'
 import type { Config } from '../config/load.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Metrics } from '../metrics/registry.ts'
@@ -23,6 +24,8 @@ export interface HttpContext {
   logger: Logger
   authenticator: Authenticator
   audit: Audit
+  /** User ids reach logs only through this keyed pseudonym. */
+  pseudonymize: Pseudonymize
   now: () => number
   readiness: () => Promise<Readiness>
   version: string

@@ -1,6 +1,7 @@
-import { createWriteStream, mkdirSync } from 'node:fs'
+import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { TestContext } from 'node:test'
+import pino from 'pino'
 import { createApp, type App } from '../../src/app.ts'
 import { loadConfig } from '../../src/config/load.ts'
 import { createLogger } from '../../src/lib/logger.ts'
@@ -20,7 +21,8 @@ let logStream: NodeJS.WritableStream | undefined
 function testLogStream(): NodeJS.WritableStream {
   if (logStream === undefined) {
     mkdirSync(TEST_LOG_DIR, { recursive: true })
-    logStream = createWriteStream(join(TEST_LOG_DIR, `app-${process.pid}.log`), { flags: 'a' })
+    // Synchronous writes: test processes exit as soon as their tests end, and the PHI scan must see every line.
+    logStream = pino.destination({ dest: join(TEST_LOG_DIR, `app-${process.pid}.log`), sync: true, append: true, mkdir: true })
   }
   return logStream
 }

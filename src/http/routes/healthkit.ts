@@ -34,7 +34,7 @@ export function registerHealthKitRoutes(app: HttpServer, context: HttpContext): 
         principal.userId, format, request.body,
         { maxSamples: context.config.healthkitMaxSamples, maxBodyBytes: context.config.healthkitMaxBodyBytes, flushEvents: FLUSH_EVENTS })
       context.metrics.webhookProcessDurationSeconds.observe({ source: 'healthkit' }, (performance.now() - startedAt) / 1000)
-      request.log.info({ device: principal.id, format, accepted: result.accepted, duplicates: result.duplicates, rejected: result.rejectedCount, deleted: result.deleted }, 'healthkit upload stored')
+      request.log.info({ user: context.pseudonymize(principal.userId), device: principal.id, format, accepted: result.accepted, duplicates: result.duplicates, rejected: result.rejectedCount, deleted: result.deleted }, 'healthkit upload stored')
       return {
         accepted: result.accepted,
         duplicates: result.duplicates,
