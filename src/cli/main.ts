@@ -52,14 +52,14 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
           options: { name: { type: 'string' }, scope: { type: 'string', multiple: true } }
         })
         const [action, id] = positionals
-        if (action === 'create') {
+        if (action === 'create' && positionals.length === 1) {
           const scopes = values.scope ?? []
           if (values.name === undefined || scopes.length === 0 || !scopes.every(isScope)) {
             return fail('api-keys create needs --name and at least one --scope of admin, read:events', EXIT.usage)
           }
           return await runApiKeys(config(), { action: 'create', name: values.name, scopes: scopes.filter(isScope) }, print)
         }
-        if (action === 'revoke' && id !== undefined) return await runApiKeys(config(), { action: 'revoke', id }, print)
+        if (action === 'revoke' && id !== undefined && positionals.length === 2) return await runApiKeys(config(), { action: 'revoke', id }, print)
         return fail('usage: bridge api-keys create --name N --scope S | bridge api-keys revoke <id>', EXIT.usage)
       }
       case 'devices': {
@@ -67,7 +67,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
           args: rest, allowPositionals: true, strict: true,
           options: { user: { type: 'string' }, name: { type: 'string' } }
         })
-        if (positionals[0] !== 'create' || values.user === undefined) {
+        if (positionals[0] !== 'create' || positionals.length !== 1 || values.user === undefined) {
           return fail('usage: bridge devices create --user U [--name N]', EXIT.usage)
         }
         return await runDevices(config(), { userId: values.user, name: values.name }, print)

@@ -1,4 +1,4 @@
-import pino, { type Logger } from 'pino'
+import pino, { type DestinationStream, type Logger } from 'pino'
 import pretty from 'pino-pretty'
 
 export type { Logger }
@@ -7,7 +7,7 @@ export interface LoggerOptions {
   level: string
   format: 'json' | 'pretty'
   /** Defaults to stdout; tests pass a stream to scan what was logged. */
-  destination?: NodeJS.WritableStream
+  destination?: DestinationStream
 }
 
 /**

@@ -48,6 +48,7 @@ export function createMetrics() {
     httpRequestDurationSeconds: new client.Histogram({
       name: 'http_request_duration_seconds', help: 'HTTP request duration, in seconds', labelNames: ['method', 'route', 'status'] as const, buckets: latencyBuckets, registers
     }),
+    healthkitUploadsInFlight: new client.Gauge({ name: 'healthkit_uploads_in_flight', help: 'HealthKit uploads being received or stored now', registers }),
     auditRecordsTotal: new client.Counter({
       name: 'audit_records_total', help: 'Audit records written', labelNames: ['action'] as const, registers
     })

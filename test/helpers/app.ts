@@ -15,10 +15,10 @@ export interface TestApp {
   deviceHeaders(userId: string): Promise<Record<string, string>>
 }
 
-let logStream: NodeJS.WritableStream | undefined
+let logStream: pino.DestinationStream | undefined
 
 /** Every app built by tests logs at debug level into the run's log directory, for the PHI scan. */
-function testLogStream(): NodeJS.WritableStream {
+function testLogStream(): pino.DestinationStream {
   if (logStream === undefined) {
     mkdirSync(TEST_LOG_DIR, { recursive: true })
     // Synchronous writes: test processes exit as soon as their tests end, and the PHI scan must see every line.

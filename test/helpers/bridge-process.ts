@@ -41,8 +41,8 @@ function childEnv(env: Readonly<Record<string, string>>): NodeJS.ProcessEnv {
   return { ...inherited, ...env }
 }
 
-function spawnBridge(args: readonly string[], env: Readonly<Record<string, string>>, via: 'node' | 'bin'): ChildProcess {
-  const [command, commandArgs] = via === 'bin' ? [BRIDGE_BIN, [...args]] : [NODE_BIN, [MAIN, ...args]]
+function spawnBridge(args: readonly string[], env: Readonly<Record<string, string>>, options: RunOptions): ChildProcess {
+  const [command, commandArgs] = options.via === 'bin' ? [options.binPath ?? BRIDGE_BIN, [...args]] : [NODE_BIN, [MAIN, ...args]]
   return spawn(command, commandArgs, {
     cwd: REPO_ROOT, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'], timeout: COMMAND_TIMEOUT_MS, killSignal: 'SIGKILL'
   })
@@ -62,7 +62,9 @@ function openLog(name: string): WriteStream {
 }
 
 export interface RunOptions {
+  /** `node` runs `node_modules/.bin/node src/main.ts`; `bin` runs the shell launcher (or a link to it). */
   via?: 'node' | 'bin'
+  binPath?: string
   /**
    * Also append the output to TEST_LOG_DIR/cli-<logName>-<pid>.log for the PHI scan. Leave unset for commands
    * that print issued credentials on purpose (api-keys create, devices create).
@@ -74,7 +76,7 @@ export interface RunOptions {
 export async function runBridge(
   args: readonly string[], env: Readonly<Record<string, string>> = {}, options: RunOptions = {}
 ): Promise<CommandResult> {
-  const child = spawnBridge(args, env, options.via ?? 'node')
+  const child = spawnBridge(args, env, options)
   const stdout: Buffer[] = []
   const stderr: Buffer[] = []
   child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk))
@@ -108,7 +110,7 @@ export interface ServeProcess {
  * TEST_LOG_DIR/cli-<logName>-<pid>.log. A process still running when the test ends is killed.
  */
 export async function startServe(t: TestContext, env: Readonly<Record<string, string>>, logName: string): Promise<ServeProcess> {
-  const child = spawnBridge(['serve'], { ...env, LOG_FORMAT: 'json' }, 'node')
+  const child = spawnBridge(['serve'], { ...env, LOG_FORMAT: 'json' }, {})
   const log = openLog(logName)
   const exited = exitOf(child)
   let running = true

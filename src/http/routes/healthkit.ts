@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify'
 import { Readable } from 'node:stream'
+import type { Principal } from '../../auth/principals.ts'
 import { BridgeError } from '../../errors.ts'
 import { ingestHealthKitUpload, type UploadFormat } from '../../pipeline/healthkit-upload.ts'
 import type { HttpContext, HttpServer } from '../context.ts'
@@ -7,20 +8,25 @@ import type { HttpContext, HttpServer } from '../context.ts'
 /** Events per bulk write: large enough to amortize round trips, small enough to bound memory (~5 MB). */
 const FLUSH_EVENTS = 5000
 
+type DevicePrincipal = Extract<Principal, { kind: 'device' }>
+
 /**
- * HealthKit uploads are parsed as a stream, so this scope replaces Fastify's buffering JSON parser with one
- * that hands the raw body through. Registered only when HEALTHKIT_ENABLED, so disabled routes are plain 404s.
+ * HealthKit uploads are parsed as a stream, so this scope replaces Fastify's buffering body parsers with one
+ * that hands the raw JSON body through. Registered only when HEALTHKIT_ENABLED, so disabled routes are 404s.
  */
 export function registerHealthKitRoutes(app: HttpServer, context: HttpContext): void {
   void app.register((scope, _options, done) => {
     scope.removeAllContentTypeParsers()
-    scope.addContentTypeParser('application/json', (_request, payload, done) => {
-      done(null, payload)
+    scope.addContentTypeParser('application/json', (_request, payload, parsed) => {
+      parsed(null, payload)
     })
 
-    const handle = (format: UploadFormat) => async (request: FastifyRequest) => {
-      const principal = await context.authenticator.authenticate(request.headers.authorization)
-      if (principal.kind !== 'device') throw new BridgeError('BB_FORBIDDEN', 'uploads need a device token')
+    // Uploads beyond twice the connection pool would only queue for a connection while their clients wait;
+    // shedding them early with 503 + Retry-After keeps latency bounded and loses nothing.
+    const maxUploadsInFlight = context.config.dbPoolSize * 2
+    let uploadsInFlight = 0
+
+    const ingest = async (format: UploadFormat, request: FastifyRequest, device: DevicePrincipal) => {
       if (!(request.body instanceof Readable)) {
         throw new BridgeError('BB_UNSUPPORTED_MEDIA_TYPE', 'uploads must be sent as application/json')
       }
@@ -31,10 +37,13 @@ export function registerHealthKitRoutes(app: HttpServer, context: HttpContext): 
       const startedAt = performance.now()
       const result = await ingestHealthKitUpload(
         { db: context.db, metrics: context.metrics, now: context.now },
-        principal.userId, format, request.body,
+        device.userId, format, request.body,
         { maxSamples: context.config.healthkitMaxSamples, maxBodyBytes: context.config.healthkitMaxBodyBytes, flushEvents: FLUSH_EVENTS })
       context.metrics.webhookProcessDurationSeconds.observe({ source: 'healthkit' }, (performance.now() - startedAt) / 1000)
-      request.log.info({ user: context.pseudonymize(principal.userId), device: principal.id, format, accepted: result.accepted, duplicates: result.duplicates, rejected: result.rejectedCount, deleted: result.deleted }, 'healthkit upload stored')
+      request.log.info({
+        user: context.pseudonymize(device.userId), device: device.id, format,
+        accepted: result.accepted, duplicates: result.duplicates, rejected: result.rejectedCount, deleted: result.deleted
+      }, 'healthkit upload stored')
       return {
         accepted: result.accepted,
         duplicates: result.duplicates,
@@ -43,6 +52,22 @@ export function registerHealthKitRoutes(app: HttpServer, context: HttpContext): 
         ignored: result.ignored,
         deleted: result.deleted,
         unsupported_metrics: result.unsupportedMetrics
+      }
+    }
+
+    const handle = (format: UploadFormat) => async (request: FastifyRequest) => {
+      const principal = await context.authenticator.authenticate(request.headers.authorization)
+      if (principal.kind !== 'device') throw new BridgeError('BB_FORBIDDEN', 'uploads need a device token')
+      if (uploadsInFlight >= maxUploadsInFlight) {
+        throw new BridgeError('BB_OVERLOADED', 'too many uploads in progress; retry later', { retryAfterSeconds: 1 })
+      }
+      uploadsInFlight++
+      context.metrics.healthkitUploadsInFlight.set(uploadsInFlight)
+      try {
+        return await ingest(format, request, principal)
+      } finally {
+        uploadsInFlight--
+        context.metrics.healthkitUploadsInFlight.set(uploadsInFlight)
       }
     }
 
