@@ -19,7 +19,6 @@ export const ERROR_CODES = {
   // Authentication and authorization
   BB_UNAUTHENTICATED: { status: 401, expose: true, retryable: false, errorType: 'authentication_error' },
   BB_FORBIDDEN: { status: 403, expose: true, retryable: false, errorType: 'authentication_error' },
-  BB_ADMIN_DISABLED: { status: 401, expose: true, retryable: false, errorType: 'authentication_error' },
   // Per-sample rejections (reported inside a 200 upload response, never as the request's status)
   BB_SAMPLE_MALFORMED: { status: 422, expose: true, retryable: false, errorType: 'validation_error' },
   BB_SAMPLE_UNKNOWN_TYPE: { status: 422, expose: true, retryable: false, errorType: 'validation_error' },
@@ -31,7 +30,6 @@ export const ERROR_CODES = {
   BB_SAMPLE_IN_FUTURE: { status: 422, expose: true, retryable: false, errorType: 'validation_error' },
   BB_SAMPLE_TOO_OLD: { status: 422, expose: true, retryable: false, errorType: 'validation_error' },
   BB_SAMPLE_SPAN_TOO_LONG: { status: 422, expose: true, retryable: false, errorType: 'validation_error' },
-  BB_SAMPLE_DUPLICATE_IN_BATCH: { status: 422, expose: true, retryable: false, errorType: 'duplicate_event' },
   // Dependencies and overload
   BB_STORAGE_UNAVAILABLE: { status: 503, expose: true, retryable: true, errorType: 'storage_error' },
   BB_OVERLOADED: { status: 503, expose: true, retryable: true, errorType: 'storage_error' },

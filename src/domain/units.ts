@@ -42,7 +42,9 @@ const UNITS: Record<string, UnitDefinition> = {
   fraction: linear('proportion', 100),
 
   kcal: linear('energy', 1),
-  cal: linear('energy', 1), // HKUnit "Cal" (large calorie) is a kilocalorie; compared lower-cased
+  // HKUnit spells the large (food) calorie "Cal" and the small one "cal": the one case-sensitive spelling.
+  Cal: linear('energy', 1),
+  cal: linear('energy', 1 / 1000),
   kj: linear('energy', 1 / 4.184),
   j: linear('energy', 1 / 4184),
 
@@ -70,7 +72,9 @@ const UNITS: Record<string, UnitDefinition> = {
 export const UNIT_SPELLINGS: readonly string[] = Object.keys(UNITS)
 
 function lookup(unit: string): UnitDefinition | undefined {
-  const key = unit.trim().toLowerCase().replaceAll(' ', '')
+  const trimmed = unit.trim()
+  if (trimmed === 'Cal' || trimmed === 'cal') return UNITS[trimmed]
+  const key = trimmed.toLowerCase().replaceAll(' ', '')
   return Object.hasOwn(UNITS, key) ? UNITS[key] : undefined
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { loadConfig, type Config } from '../../src/config/load.ts'
-import { SETTINGS, SETTING_NAMES } from '../../src/config/schema.ts'
+import { SETTINGS, SETTING_NAMES, type SettingDefinition } from '../../src/config/schema.ts'
 import { ConfigError } from '../../src/errors.ts'
 
 type Env = Record<string, string | undefined>
@@ -95,7 +95,7 @@ describe('loadConfig defaults', () => {
     }
     for (const [name, value] of Object.entries(design)) {
       assert.ok(Object.hasOwn(SETTINGS, name), `${name} is missing from SETTINGS`)
-      const definition: { default?: string } = SETTINGS[name as keyof typeof SETTINGS]
+      const definition: SettingDefinition = SETTINGS[name as keyof typeof SETTINGS]
       assert.equal(definition.default, value, name)
     }
   })

@@ -51,7 +51,8 @@ const ALIASES: AliasCase[] = [
   { alias: 'fraction', dimension: 'proportion', value: 0.97, to: '%', expected: 97 },
 
   { alias: 'kcal', dimension: 'energy', value: 512, to: 'kcal', expected: 512 },
-  { alias: 'cal', dimension: 'energy', value: 512, to: 'kcal', expected: 512 },
+  { alias: 'Cal', dimension: 'energy', value: 512, to: 'kcal', expected: 512 },
+  { alias: 'cal', dimension: 'energy', value: 512_000, to: 'kcal', expected: 512 },
   { alias: 'kj', dimension: 'energy', value: 4184, to: 'kcal', expected: 1000 },
   { alias: 'j', dimension: 'energy', value: 418_400, to: 'kcal', expected: 100 },
 
