@@ -43,9 +43,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   try {
     switch (command) {
       case 'serve':
-        return await runServe(config(), io)
       case 'migrate':
-        return await runMigrate(config(), print)
+        // Configuration comes only from the environment: a silently ignored `--port` would start on another port.
+        if (rest.length > 0) return fail(`${command} takes no arguments (configure it with environment variables): ${rest.join(' ')}`, EXIT.usage)
+        return command === 'serve' ? await runServe(config(), io) : await runMigrate(config(), print)
       case 'api-keys': {
         const { positionals, values } = parseArgs({
           args: rest, allowPositionals: true, strict: true,

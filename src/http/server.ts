@@ -25,6 +25,18 @@ export function createHttpServer(context: HttpContext): HttpServer {
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 }
   })
 
+  // Once a stop has begun, answers close their connection: kept-alive clients would otherwise hold the stop
+  // open until their idle timeout.
+  let closing = false
+  app.addHook('preClose', (done) => {
+    closing = true
+    done()
+  })
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (closing) void reply.header('connection', 'close')
+    done(null, payload)
+  })
+
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched'
     const seconds = reply.elapsedTime / 1000

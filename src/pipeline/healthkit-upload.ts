@@ -161,11 +161,17 @@ export async function ingestHealthKitUpload(
     await pump()
     if (pending.size > 0 || deletions.length > 0 || !ended) {
       await deps.db.transaction(async (tx) => {
-        await flush(tx)
+        // While one flush is written, the body is read up to the next one, so parsing here and writing in the
+        // database overlap instead of taking turns. Statements still run one at a time and in order; a failed
+        // write is reported before a later parse error, as when they ran in turn.
+        let writing = flush(tx)
         while (!ended) {
-          await pump()
-          await flush(tx)
+          const [written, pumped] = await Promise.allSettled([writing, pump()])
+          if (written.status === 'rejected') throw written.reason
+          if (pumped.status === 'rejected') throw pumped.reason
+          writing = flush(tx)
         }
+        await writing
         if (deletions.length > 0) {
           result.deleted = (await deleteRecordsWithOutbox(tx, userId, 'healthkit', deletions, origin.ingestedAt)).length
         }
