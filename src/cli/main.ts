@@ -24,7 +24,8 @@ Commands:
   api-keys create --name N --scope S [--scope S]   create an API key (scopes: admin, read:events); prints it once
   api-keys revoke <id>           revoke an API key
   devices create --user U [--name N]               issue a HealthKit device token; prints it once
-  demo [--minutes M] [--days D]  run the bridge on embedded defaults with a simulated iPhone uploading data
+  demo [--days D] [--port P] [--keep-running]
+                                 run the bridge on embedded defaults with a simulated iPhone uploading data
   help                           show this text
 
 Configuration is read from environment variables; see docs/configuration.md.

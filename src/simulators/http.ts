@@ -65,7 +65,11 @@ export async function requestJson<T>(request: JsonRequest): Promise<JsonResponse
     } catch (error) {
       if (request.signal.aborted) throw error
       if (attempt >= MAX_ATTEMPTS) {
-        throw new SimulatorError(`${request.method} ${new URL(request.url).pathname} failed: ${(error as Error).message}`, { cause: error })
+        // fetch reports "fetch failed"; the reason (ECONNREFUSED, a timeout …) is in the cause.
+        const cause = (error as { cause?: { code?: unknown, message?: unknown } }).cause
+        const reason = typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? cause.message : ''
+        const detail = `${(error as Error).message}${reason === '' ? '' : ` (${reason})`}`
+        throw new SimulatorError(`${request.method} ${new URL(request.url).pathname} failed: ${detail}`, { cause: error })
       }
       await sleep(BASE_BACKOFF_MS * 2 ** (attempt - 1), request.signal)
       continue
