@@ -41,6 +41,7 @@ export default tseslint.config(
   },
   {
     files: ['eslint.config.js', '**/*.mjs'],
-    ...tseslint.configs.disableTypeChecked
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: { globals: { process: 'readonly', console: 'readonly' } }
   }
 )
