@@ -42,6 +42,9 @@ export default tseslint.config(
   {
     files: ['eslint.config.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
-    languageOptions: { globals: { process: 'readonly', console: 'readonly' } }
+    languageOptions: {
+      parserOptions: { projectService: false, project: false },
+      globals: { process: 'readonly', console: 'readonly' }
+    }
   }
 )
