@@ -40,6 +40,17 @@ export default tseslint.config(
     }
   },
   {
+    // The Redis adapter lives in cache/redis.ts; everything else uses the EventCache port.
+    files: ['src/**/*.ts'],
+    ignores: ['src/storage/**', 'src/cache/redis.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { paths: [
+        { name: 'pg', message: 'use the Database port from src/storage' },
+        { name: '@electric-sql/pglite', message: 'use the Database port from src/storage' },
+        { name: 'ioredis', message: 'use the EventCache port from src/cache' }] }]
+    }
+  },
+  {
     files: ['eslint.config.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {

@@ -1,10 +1,15 @@
 import { createAudit } from './auth/audit.ts'
 import { createAuthenticator } from './auth/principals.ts'
 import { createPseudonymizer, type Pseudonymize } from './auth/secrets.ts'
+import type { EventCache } from './cache/cache.ts'
+import { createMemoryCache } from './cache/memory.ts'
+import { createRedisCache } from './cache/redis.ts'
 import { resolveSecrets } from './config/dev-keys.ts'
 import type { Config } from './config/load.ts'
 import type { HttpServer, Readiness } from './http/context.ts'
+import { createKafkaPublisher } from './bus/kafka.ts'
 import { createHttpServer } from './http/server.ts'
+import { DEFAULT_RELAY_OPTIONS, createOutboxRelay, type OutboxRelay } from './pipeline/outbox-relay.ts'
 import { Releasers } from './lib/lifecycle.ts'
 import { createLogger, describeError, type Logger } from './lib/logger.ts'
 import { createMetrics, type Metrics } from './metrics/registry.ts'
@@ -16,11 +21,14 @@ import packageJson from '../package.json' with { type: 'json' }
 export interface AppOptions {
   logger?: Logger
   now?: () => number
+  /** Prefix of every Redis key (default `bb:`); tests isolate themselves with a random one. */
+  cacheKeyPrefix?: string
 }
 
 export interface App {
   config: Config
   db: Database
+  cache: EventCache
   metrics: Metrics
   logger: Logger
   http: HttpServer
@@ -56,8 +64,27 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     throw error
   }
   logger.info({ storage: db.kind }, 'storage ready')
+  // Cache: Redis with REDIS_URL, else in-process (one node only). Never fails start-up; closed after HTTP.
+  const cache = config.redisUrl === undefined
+    ? createMemoryCache({ ttlSeconds: config.redisTtlSeconds, maxSeriesEntries: config.maxTimeseriesEntries })
+    : await createRedisCache({
+      url: config.redisUrl, ttlSeconds: config.redisTtlSeconds, maxSeriesEntries: config.maxTimeseriesEntries, metrics, logger,
+      ...(options.cacheKeyPrefix === undefined ? {} : { keyPrefix: options.cacheKeyPrefix })
+    })
+  releasers.add('cache', () => cache.close())
+  // Publishing: the outbox relay runs on every node that has brokers configured; leases decide who publishes.
+  let relay: OutboxRelay | undefined
   if (config.kafkaBrokers.length === 0) {
     logger.warn('KAFKA_BROKERS is not set: events stay in the outbox and are not published')
+  } else {
+    const publisher = createKafkaPublisher({ brokers: config.kafkaBrokers, clientId: 'biometric-bridge', requestTimeoutMs: 3000, retries: 2 })
+    releasers.add('kafka producer', () => publisher.close())
+    const outboxRelay = createOutboxRelay({
+      db, publisher, metrics, logger, options: { ...DEFAULT_RELAY_OPTIONS, topic: config.kafkaTopic, dlqTopic: config.kafkaDlqTopic }
+    })
+    relay = outboxRelay
+    outboxRelay.start()
+    releasers.add('outbox relay', () => outboxRelay.stop())
   }
 
   const readiness = async (): Promise<Readiness> => {
@@ -71,8 +98,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       ready: database.state === 'up',
       dependencies: {
         database: { ...database, detail: db.kind },
-        redis: { state: 'disabled', detail: 'in-process cache' },
-        kafka: { state: config.kafkaBrokers.length === 0 ? 'disabled' : 'degraded', detail: 'publishing not configured' }
+        redis: cache.kind === 'memory' ? { state: 'disabled', detail: 'in-process cache' } : { state: await cache.state() },
+        kafka: relay === undefined ? { state: 'disabled', detail: 'KAFKA_BROKERS not set' } : relay.state()
       }
     }
   }
@@ -80,12 +107,14 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const http = createHttpServer({
     config,
     db,
+    cache,
     metrics,
     logger,
     authenticator: createAuthenticator(db, config.adminApiToken),
     audit: createAudit(pseudonymize, metrics),
     pseudonymize,
     now,
+    notifyCommitted: () => relay?.notify(),
     readiness,
     version: packageJson.version,
     startedAtMs: now()
@@ -95,6 +124,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   return {
     config,
     db,
+    cache,
     metrics,
     logger,
     http,

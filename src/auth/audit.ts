@@ -3,7 +3,7 @@ import type { Queryable } from '../storage/database.ts'
 import type { Pseudonymize } from './secrets.ts'
 
 export type AuditAction =
-  | 'events.read' | 'latest.read' | 'device.create' | 'api_key.create' | 'api_key.revoke'
+  | 'events.read' | 'latest.read' | 'recent.read' | 'device.create' | 'api_key.create' | 'api_key.revoke'
 
 export interface AuditEntry {
   principal: string

@@ -4,6 +4,7 @@ import { loadConfig, type Config } from '../config/load.ts'
 import { ConfigError, toError } from '../errors.ts'
 import { runApiKeys, runDevices, runMigrate } from './admin-commands.ts'
 import { runDemo } from './demo.ts'
+import { runDlq } from './dlq.ts'
 import { runServe } from './serve.ts'
 
 export interface CliIo {
@@ -24,6 +25,8 @@ Commands:
   api-keys create --name N --scope S [--scope S]   create an API key (scopes: admin, read:events); prints it once
   api-keys revoke <id>           revoke an API key
   devices create --user U [--name N]               issue a HealthKit device token; prints it once
+  dlq list [--since T] [--until T] [--pending] [--limit N]      list dead-lettered messages
+  dlq replay (<id>… | --since T [--until T] | --all)            re-publish dead letters to their topic
   demo [--days D] [--port P] [--keep-running]
                                  run the bridge on embedded defaults with a simulated iPhone uploading data
   help                           show this text
@@ -73,6 +76,36 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
           return fail('usage: bridge devices create --user U [--name N]', EXIT.usage)
         }
         return await runDevices(config(), { userId: values.user, name: values.name }, print)
+      }
+      case 'dlq': {
+        const { positionals, values } = parseArgs({
+          args: rest, allowPositionals: true, strict: true,
+          options: {
+            since: { type: 'string' }, until: { type: 'string' }, all: { type: 'boolean', default: false },
+            pending: { type: 'boolean', default: false }, limit: { type: 'string', default: '1000' }
+          }
+        })
+        const [action, ...ids] = positionals
+        const time = (text: string | undefined): number | undefined => (text === undefined ? undefined : Date.parse(text))
+        const sinceMs = time(values.since)
+        const untilMs = time(values.until)
+        const limit = Number(values.limit)
+        if ((action !== 'list' && action !== 'replay') || Number.isNaN(sinceMs) || Number.isNaN(untilMs) ||
+          !Number.isInteger(limit) || limit < 1 || ids.some((id) => !/^\d+$/.test(id))) {
+          return fail('usage: bridge dlq list [--since T] [--until T] [--pending] | bridge dlq replay (<id>… | --since T | --all)', EXIT.usage)
+        }
+        if (action === 'list' && ids.length > 0) return fail('dlq list takes no ids', EXIT.usage)
+        if (action === 'replay' && ids.length === 0 && sinceMs === undefined && !values.all) {
+          return fail('dlq replay needs ids, --since or --all', EXIT.usage)
+        }
+        return await runDlq(config(), {
+          action,
+          filter: {
+            ids: ids.length > 0 ? ids : undefined, sinceMs, untilMs, limit,
+            // Replaying by time or --all skips letters already replayed; explicit ids are replayed again.
+            pendingOnly: values.pending || (action === 'replay' && ids.length === 0)
+          }
+        }, print)
       }
       case 'demo': {
         const { values } = parseArgs({

@@ -2,6 +2,7 @@ import type { FastifyInstance, RawServerDefault } from 'fastify'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Audit } from '../auth/audit.ts'
 import type { Authenticator } from '../auth/principals.ts'
+import type { EventCache } from '../cache/cache.ts'
 import type { Pseudonymize } from '../auth/secrets.ts'
 import type { Config } from '../config/load.ts'
 import type { Logger } from '../lib/logger.ts'
@@ -20,6 +21,8 @@ export interface Readiness {
 export interface HttpContext {
   config: Config
   db: Database
+  /** Latest values and recent series in front of `db`; best effort, never throws. */
+  cache: EventCache
   metrics: Metrics
   logger: Logger
   authenticator: Authenticator
@@ -27,6 +30,8 @@ export interface HttpContext {
   /** User ids reach logs only through this keyed pseudonym. */
   pseudonymize: Pseudonymize
   now: () => number
+  /** Tells the outbox relay that new rows were committed (publishing then starts without waiting for a poll). */
+  notifyCommitted: () => void
   readiness: () => Promise<Readiness>
   version: string
   startedAtMs: number

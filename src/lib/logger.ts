@@ -48,7 +48,10 @@ export interface SafeErrorDescription {
  * but lose the first line, which repeats the message.
  */
 export function describeError(error: unknown, depth = 0): SafeErrorDescription {
-  if (!(error instanceof Error)) return { type: typeof error }
+  if (!(error instanceof Error)) {
+    const constructorName = (error as { constructor?: { name?: unknown } } | null)?.constructor?.name
+    return { type: typeof constructorName === 'string' ? constructorName : typeof error }
+  }
   const code = (error as { code?: unknown }).code
   const description: SafeErrorDescription = { type: error.name }
   if (typeof code === 'string' || typeof code === 'number') description.code = String(code)

@@ -51,6 +51,12 @@ export function createMetrics() {
     healthkitUploadsInFlight: new client.Gauge({ name: 'healthkit_uploads_in_flight', help: 'HealthKit uploads being received or stored now', registers }),
     auditRecordsTotal: new client.Counter({
       name: 'audit_records_total', help: 'Audit records written', labelNames: ['action'] as const, registers
+    }),
+    cacheErrorsTotal: new client.Counter({
+      name: 'cache_errors_total', help: 'Cache commands that failed (Redis unreachable, timed out or refused), by operation', labelNames: ['operation'] as const, registers
+    }),
+    cacheLookupsTotal: new client.Counter({
+      name: 'cache_lookups_total', help: 'Cache reads by kind (latest, recent) and result (hit, miss)', labelNames: ['kind', 'result'] as const, registers
     })
   }
   client.collectDefaultMetrics({ register: registry })

@@ -35,6 +35,8 @@ export interface UploadResult {
   unsupportedMetrics: string[]
   /** Committed events, for after-commit work such as cache updates. */
   written: BiometricEvent[]
+  /** The `op: "delete"` events of committed deletions, for after-commit cache invalidation. */
+  removed: BiometricEvent[]
 }
 
 export interface UploadLimits {
@@ -65,7 +67,7 @@ export async function ingestHealthKitUpload(
   const nowMs = deps.now()
   const origin = { userId, source: 'healthkit' as const, ingestedAt: new Date(nowMs).toISOString() }
   const result: UploadResult = {
-    accepted: 0, duplicates: 0, ignored: 0, deleted: 0, rejected: [], rejectedCount: 0, unsupportedMetrics: [], written: []
+    accepted: 0, duplicates: 0, ignored: 0, deleted: 0, rejected: [], rejectedCount: 0, unsupportedMetrics: [], written: [], removed: []
   }
   const unsupported = new Set<string>()
   // Keyed by event_id: a repeated sample within one flush keeps its last occurrence (PostgreSQL cannot
@@ -159,7 +161,11 @@ export async function ingestHealthKitUpload(
 
   try {
     await pump()
-    if (pending.size > 0 || deletions.length > 0 || !ended) {
+    if (ended && deletions.length === 0) {
+      // The whole upload is one bulk write: that single statement is atomic on its own, so it runs without the
+      // BEGIN and COMMIT round trips of an explicit transaction.
+      await flush(deps.db)
+    } else {
       await deps.db.transaction(async (tx) => {
         // While one flush is written, the body is read up to the next one, so parsing here and writing in the
         // database overlap instead of taking turns. Statements still run one at a time and in order; a failed
@@ -173,7 +179,8 @@ export async function ingestHealthKitUpload(
         }
         await writing
         if (deletions.length > 0) {
-          result.deleted = (await deleteRecordsWithOutbox(tx, userId, 'healthkit', deletions, origin.ingestedAt)).length
+          result.removed = await deleteRecordsWithOutbox(tx, userId, 'healthkit', deletions, origin.ingestedAt)
+          result.deleted = result.removed.length
         }
       })
     }

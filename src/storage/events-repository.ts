@@ -3,12 +3,22 @@ import { SCHEMA_VERSION } from '../domain/event.ts'
 import { formatInstant, offsetMinutesOf } from '../domain/time.ts'
 import type { Queryable } from './database.ts'
 
+// $1 is the events' JSON texts (the outbox payloads) joined by newlines, which JSON.stringify never writes raw;
+// $2 their zone offsets in minutes, comma-separated. The columns are read back out of each payload, so every
+// event is serialized once, and its payload is stored exactly as JSON.stringify wrote it.
 const UPSERT_WITH_OUTBOX = `
 WITH input AS (
-  SELECT * FROM json_to_recordset($1::json) AS x(
-    event_id uuid, user_id text, source text, source_record_id text, metric text, context text,
-    device_type text, value double precision, unit text, start_at timestamptz, end_at timestamptz,
-    tz_offset_min smallint, source_updated_at timestamptz, ingested_at timestamptz, payload text, ord bigint)
+  SELECT e.event_id, e.user_id, e.source, e.source_record_id, e.metric, coalesce(e.context, '') AS context,
+         e.device_type, e.value, e.unit, e.start AS start_at, e."end" AS end_at, x.tz_offset_min,
+         e.source_updated_at, e.ingested_at, x.payload, x.ord
+  FROM ROWS FROM (
+    unnest(string_to_array($1::text, E'\\n')),
+    unnest(string_to_array($2::text, ',')::smallint[])
+  ) WITH ORDINALITY AS x(payload, tz_offset_min, ord)
+  CROSS JOIN LATERAL json_to_record(x.payload::json) AS e(
+    event_id uuid, user_id text, source text, source_record_id text, metric text, context text, device_type text,
+    value double precision, unit text, start timestamptz, "end" timestamptz, source_updated_at timestamptz,
+    ingested_at timestamptz)
 ), written AS (
   INSERT INTO events AS e (event_id, user_id, source, source_record_id, metric, context, device_type, value, unit,
                            start_at, end_at, tz_offset_min, source_updated_at, ingested_at)
@@ -33,31 +43,16 @@ ORDER BY i.ord
 RETURNING event_id`
 
 /**
- * Upserts events and writes one outbox row for each event that changed, in the caller's transaction.
+ * Upserts events and writes one outbox row for each event that changed, in one statement: inside the caller's
+ * transaction, or atomically on its own when `tx` is not one.
  * `events` must not repeat an event_id (PostgreSQL refuses to update one row twice in a statement).
  * Returns the ids that were inserted or replaced; the others were unchanged duplicates.
  */
 export async function upsertEventsWithOutbox(tx: Queryable, events: readonly BiometricEvent[]): Promise<Set<string>> {
   if (events.length === 0) return new Set()
-  const rows = events.map((event, ord) => ({
-    event_id: event.event_id,
-    user_id: event.user_id,
-    source: event.source,
-    source_record_id: event.source_record_id,
-    metric: event.metric,
-    context: event.context ?? '',
-    device_type: event.device_type,
-    value: event.value,
-    unit: event.unit,
-    start_at: event.start,
-    end_at: event.end,
-    tz_offset_min: offsetMinutesOf(event.start),
-    source_updated_at: event.source_updated_at,
-    ingested_at: event.ingested_at,
-    payload: JSON.stringify(event),
-    ord
-  }))
-  const { rows: written } = await tx.query<{ event_id: string }>(UPSERT_WITH_OUTBOX, [JSON.stringify(rows)])
+  const payloads = events.map((event) => JSON.stringify(event)).join('\n')
+  const offsets = events.map((event) => offsetMinutesOf(event.start)).join(',')
+  const { rows: written } = await tx.query<{ event_id: string }>(UPSERT_WITH_OUTBOX, [payloads, offsets])
   return new Set(written.map((row) => row.event_id))
 }
 
@@ -149,7 +144,7 @@ export async function queryEvents(db: Queryable, query: EventQuery): Promise<Bio
        AND ($4::timestamptz IS NULL OR start_at >= $4)
        AND ($5::timestamptz IS NULL OR start_at < $5)
        AND ($6::timestamptz IS NULL OR (start_at, event_id) > ($6, $7::uuid))
-     ORDER BY start_at, event_id
+     ORDER BY events.start_at, events.event_id
      LIMIT $8`,
     [query.userId, query.metric ?? null, query.source ?? null, iso(query.fromMs), iso(query.toMs),
       iso(query.after?.startMs), query.after?.eventId ?? null, query.limit])
@@ -160,6 +155,14 @@ export async function queryEvents(db: Queryable, query: EventQuery): Promise<Bio
 export async function latestEvents(db: Queryable, userId: string): Promise<BiometricEvent[]> {
   const { rows } = await db.query<EventRow>(
     `SELECT DISTINCT ON (metric) ${EVENT_COLUMNS} FROM events
-     WHERE user_id = $1 ORDER BY metric, start_at DESC, event_id DESC`, [userId])
+     WHERE user_id = $1 ORDER BY events.metric, events.start_at DESC, events.event_id DESC`, [userId])
+  return rows.map((row) => toEvent(row))
+}
+
+/** The `limit` most recent events (by start, then event_id) of one metric of a user, newest first. */
+export async function recentEvents(db: Queryable, userId: string, metric: string, limit: number): Promise<BiometricEvent[]> {
+  const { rows } = await db.query<EventRow>(
+    `SELECT ${EVENT_COLUMNS} FROM events
+     WHERE user_id = $1 AND metric = $2 ORDER BY events.start_at DESC, events.event_id DESC LIMIT $3`, [userId, metric, limit])
   return rows.map((row) => toEvent(row))
 }

@@ -6,7 +6,7 @@ import { createApp, type App } from '../../src/app.ts'
 import { loadConfig } from '../../src/config/load.ts'
 import { createLogger } from '../../src/lib/logger.ts'
 import { CANARY, TEST_LOG_DIR, recordCanary } from './canaries.ts'
-import { databaseTarget, type AdapterName } from './services.ts'
+import { databaseTarget, redisKeyPrefix, type AdapterName } from './services.ts'
 
 export interface TestApp {
   app: App
@@ -44,7 +44,8 @@ export async function buildTestApp(
   if (target === undefined) return undefined
   const config = loadConfig({ ...BASE_TEST_ENV, ...target.env, ...env })
   const logger = createLogger({ level: 'debug', format: 'json', destination: testLogStream() })
-  const app = await createApp(config, { logger })
+  // Tests share one Redis: each app keeps its keys under its own prefix.
+  const app = await createApp(config, config.redisUrl === undefined ? { logger } : { logger, cacheKeyPrefix: redisKeyPrefix(t, config.redisUrl) })
   t.after(() => app.stop())
   const adminHeaders = { authorization: `Bearer ${CANARY.adminToken}` }
   return {

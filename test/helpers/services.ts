@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { TestContext } from 'node:test'
+import { Redis } from 'ioredis'
 import pg from 'pg'
 import { createPgliteDatabase } from '../../src/storage/pglite.ts'
 import type { Database } from '../../src/storage/database.ts'
@@ -60,6 +61,62 @@ export async function createScratchDatabase(t: TestContext): Promise<string> {
   const url = new URL(TEST_DATABASE_URL)
   url.pathname = `/${name}`
   return url.toString()
+}
+
+/** Redis of the integration tests; tests isolate themselves with a random key prefix each. */
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+
+let redisReachable: Promise<string | undefined> | undefined
+
+function checkRedis(): Promise<string | undefined> {
+  redisReachable ??= (async () => {
+    const client = new Redis(TEST_REDIS_URL, { lazyConnect: true, connectTimeout: 3000, enableOfflineQueue: false, retryStrategy: () => null })
+    client.on('error', () => {})
+    try {
+      await client.connect()
+      await client.ping()
+      return undefined
+    } catch (error) {
+      return (error as Error).message
+    } finally {
+      client.disconnect()
+    }
+  })()
+  return redisReachable
+}
+
+/** Skips (locally) or fails (CI) the test when Redis is unreachable. Returns false when the test must stop. */
+export async function requireRedis(t: TestContext): Promise<boolean> {
+  const reason = await checkRedis()
+  if (reason === undefined) return true
+  const message = `Redis at TEST_REDIS_URL is unreachable (${reason}); start one with: bash scripts/services.sh up`
+  if (IN_CI) throw new Error(`${message}; CI=true requires it`)
+  process.stderr.write(`\n!!! SKIPPING: ${message}\n`)
+  t.skip(message)
+  return false
+}
+
+/** A random key prefix for one test; every key under it is deleted after the test. */
+export function redisKeyPrefix(t: TestContext, url = TEST_REDIS_URL): string {
+  const prefix = `bb-test-${randomBytes(6).toString('hex')}:`
+  t.after(async () => {
+    const client = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, retryStrategy: () => null })
+    client.on('error', () => {})
+    try {
+      await client.connect()
+      let cursor = '0'
+      do {
+        const [next, found] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+        if (found.length > 0) await client.unlink(...found)
+        cursor = next
+      } while (cursor !== '0')
+    } catch {
+      // A test that stopped its own Redis has nothing left to clean.
+    } finally {
+      client.disconnect()
+    }
+  })
+  return prefix
 }
 
 export type AdapterName = 'pglite' | 'postgres'

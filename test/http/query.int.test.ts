@@ -4,7 +4,8 @@ import { createApiKey, revokeApiKey } from '../../src/auth/credentials-repositor
 import { batch, heartRate, sleepSpan } from '../fixtures/healthkit/samples.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { CANARY, recordCanary } from '../helpers/canaries.ts'
-import { ADAPTERS } from '../helpers/services.ts'
+import { latestEvents } from '../../src/storage/events-repository.ts'
+import { ADAPTERS, TEST_REDIS_URL, requireRedis } from '../helpers/services.ts'
 
 interface EventPage {
   data: Array<{ event_id: string, metric: string, start: string, source: string, user_id: string }>
@@ -120,6 +121,82 @@ for (const adapter of ADAPTERS) {
       const { app, adminHeaders } = harness
       const response = await app.http.inject({ method: 'POST', url: `${userPath}/devices`, headers: adminHeaders })
       assert.equal(response.statusCode, 401)
+    })
+  })
+}
+
+const CACHES: Record<string, Record<string, string>> = { 'in-process': {}, redis: { REDIS_URL: TEST_REDIS_URL } }
+
+for (const [cacheName, cacheEnv] of Object.entries(CACHES)) {
+  describe(`latest and recent through the cache (${cacheName})`, () => {
+    const lookups = async (metricsText: Promise<string>, kind: string, result: string): Promise<number> =>
+      Number(new RegExp(`^cache_lookups_total\\{kind="${kind}",result="${result}"\\} (\\d+)$`, 'm').exec(await metricsText)?.[1] ?? 0)
+
+    test('latest answers an upload at once from the cache, and a deletion removes it', async (t) => {
+      if (cacheEnv.REDIS_URL !== undefined && !(await requireRedis(t))) return
+      const harness = await buildTestApp(t, 'pglite', cacheEnv)
+      if (harness === undefined) return
+      const { app, adminHeaders } = harness
+      const headers = await harness.deviceHeaders(CANARY.userId)
+      const upload = async (samples: unknown[], deleted: unknown[] = []) => {
+        assert.equal((await app.http.inject({ method: 'POST', url: '/v1/healthkit/batch', headers, payload: batch(samples, deleted) })).statusCode, 200)
+      }
+      const latest = async () => {
+        const response = await app.http.inject({ method: 'GET', url: `${userPath}/latest`, headers: adminHeaders })
+        assert.equal(response.statusCode, 200)
+        const data = response.json<{ data: Record<string, { source_record_id: string }> }>().data
+        const stored = Object.fromEntries((await latestEvents(app.db, CANARY.userId)).map((event) => [event.metric, event]))
+        assert.deepEqual(data, stored, 'the cache answers exactly what PostgreSQL holds')
+        return data
+      }
+
+      await upload([heartRate(0), heartRate(2), heartRate(1), sleepSpan('S-1', 5, '2026-01-07T02:00:00Z', 20)])
+      assert.equal((await latest()).heart_rate?.source_record_id, heartRate(2).uuid, 'miss, answered by PostgreSQL and filled')
+      await upload([heartRate(10)])
+      assert.equal((await latest()).heart_rate?.source_record_id, heartRate(10).uuid, 'the upload updated the cached picture')
+      await upload([heartRate(5)])
+      assert.equal((await latest()).heart_rate?.source_record_id, heartRate(10).uuid, 'an older measurement does not replace it')
+      assert.equal(await lookups(app.metrics.registry.metrics(), 'latest', 'hit'), 2)
+
+      await upload([], [{ uuid: heartRate(10).uuid, type: heartRate(10).type }])
+      assert.equal((await latest()).heart_rate?.source_record_id, heartRate(5).uuid, 'the deleted value is gone')
+      assert.equal(await lookups(app.metrics.registry.metrics(), 'latest', 'miss'), 2, 'the deletion dropped the cached picture')
+    })
+
+    test('recent serves the newest points of a metric, newest first, and audits every read', async (t) => {
+      if (cacheEnv.REDIS_URL !== undefined && !(await requireRedis(t))) return
+      const harness = await buildTestApp(t, 'pglite', { ...cacheEnv, MAX_TIMESERIES_ENTRIES: '50' })
+      if (harness === undefined) return
+      const { app, adminHeaders } = harness
+      const headers = await harness.deviceHeaders(CANARY.userId)
+      const upload = async (samples: unknown[]) => {
+        assert.equal((await app.http.inject({ method: 'POST', url: '/v1/healthkit/batch', headers, payload: batch(samples) })).statusCode, 200)
+      }
+      type Recent = { metric: string, unit: string, data: Array<{ event_id: string, start: string, value: number }> }
+      const recent = async (query: string) => app.http.inject({ method: 'GET', url: `${userPath}/metrics/heart_rate/recent${query}`, headers: adminHeaders })
+      const expected = async (limit: number) => {
+        const response = await app.http.inject({ method: 'GET', url: `${userPath}/events?metric=heart_rate&limit=1000`, headers: adminHeaders })
+        const events = response.json<{ data: Array<{ event_id: string, start: string, value: number }> }>().data
+        return events.reverse().slice(0, limit).map((event) => ({ event_id: event.event_id, start: event.start, value: event.value }))
+      }
+
+      await upload([...Array.from({ length: 30 }, (_, i) => heartRate(29 - i)), sleepSpan('S-1', 5, '2026-01-07T02:00:00Z', 20)])
+      const first = await recent('?limit=5')
+      assert.equal(first.statusCode, 200)
+      assert.deepEqual(first.json<Recent>(), { metric: 'heart_rate', unit: 'bpm', data: await expected(5) })
+      assert.deepEqual((await recent('?limit=5')).json<Recent>().data, await expected(5))
+      assert.equal(await lookups(app.metrics.registry.metrics(), 'recent', 'hit'), 1, 'the second read came from the cache')
+
+      await upload([heartRate(40)])
+      assert.deepEqual((await recent('?limit=5')).json<Recent>().data, await expected(5), 'a new point is at the front at once')
+      assert.equal((await recent('')).json<Recent>().data.length, 31, 'the default limit covers every point here')
+      for (const query of ['?limit=0', '?limit=51', '?limit=abc']) assert.equal((await recent(query)).statusCode, 400, query)
+      const unknown = await app.http.inject({ method: 'GET', url: `${userPath}/metrics/body_mass/recent`, headers: adminHeaders })
+      assert.equal(unknown.statusCode, 400)
+      assert.equal((await app.http.inject({ method: 'GET', url: `${userPath}/metrics/heart_rate/recent`, headers })).statusCode, 403, 'device tokens read nothing')
+
+      const { rows } = await app.db.query<{ n: number }>("SELECT count(*)::int AS n FROM audit_log WHERE action = 'recent.read'")
+      assert.equal(rows[0]?.n, 4)
     })
   })
 }

@@ -1,13 +1,19 @@
 import type { FastifyRequest } from 'fastify'
 import { principalLabel, requireScope, type Principal, type Scope } from '../../auth/principals.ts'
 import { createDevice } from '../../auth/credentials-repository.ts'
+import type { SeriesPoint } from '../../cache/cache.ts'
+import type { BiometricEvent } from '../../domain/event.ts'
+import { METRICS, isMetricName } from '../../domain/catalog.ts'
 import { BridgeError } from '../../errors.ts'
-import { latestEvents, queryEvents } from '../../storage/events-repository.ts'
+import { latestEvents, queryEvents, recentEvents } from '../../storage/events-repository.ts'
 import type { HttpContext, HttpServer } from '../context.ts'
 import { parseUserId } from '../../domain/user-id.ts'
 
 const DEFAULT_PAGE = 100
 const MAX_PAGE = 1000
+/** Points in one recent-series answer; also never more than the cache keeps (MAX_TIMESERIES_ENTRIES). */
+const DEFAULT_RECENT = 100
+const MAX_RECENT = 5000
 
 interface Cursor {
   startMs: number
@@ -88,9 +94,48 @@ export function registerUserRoutes(app: HttpServer, context: HttpContext): void 
   app.get('/v1/users/:userId/latest', async (request) => {
     const principal = await authorize(request, 'read:events')
     const userId = parseUserId((request.params as Record<string, unknown>).userId)
-    const events = await latestEvents(context.db, userId)
-    await context.audit(context.db, { principal: principalLabel(principal), action: 'latest.read', userId, detail: { count: events.length } })
-    return { data: Object.fromEntries(events.map((event) => [event.metric, event])) }
+    const cached = await context.cache.getLatest(userId)
+    context.metrics.cacheLookupsTotal.inc({ kind: 'latest', result: cached.hit ? 'hit' : 'miss' })
+    let latest: Record<string, BiometricEvent>
+    if (cached.hit) {
+      latest = cached.value
+    } else {
+      const events = await latestEvents(context.db, userId)
+      latest = Object.fromEntries(events.map((event) => [event.metric, event]))
+      if (cached.fillToken !== undefined) await context.cache.fillLatest(userId, events, cached.fillToken)
+    }
+    await context.audit(context.db, {
+      principal: principalLabel(principal), action: 'latest.read', userId, detail: { count: Object.keys(latest).length }
+    })
+    return { data: latest }
+  })
+
+  app.get('/v1/users/:userId/metrics/:metric/recent', async (request) => {
+    const principal = await authorize(request, 'read:events')
+    const params = request.params as Record<string, unknown>
+    const userId = parseUserId(params.userId)
+    const metric = params.metric
+    if (typeof metric !== 'string' || !isMetricName(metric)) throw new BridgeError('BB_INVALID_REQUEST', 'metric is not in the catalog')
+    const maxLimit = Math.min(MAX_RECENT, context.config.maxTimeseriesEntries)
+    const limitText = (request.query as Record<string, unknown>).limit
+    const limit = limitText === undefined ? Math.min(DEFAULT_RECENT, maxLimit) : Number(limitText)
+    if (!Number.isInteger(limit) || limit < 1 || limit > maxLimit) {
+      throw new BridgeError('BB_INVALID_REQUEST', `limit must be an integer from 1 to ${maxLimit}`)
+    }
+    const cached = await context.cache.recentSeries(userId, metric, limit)
+    context.metrics.cacheLookupsTotal.inc({ kind: 'recent', result: cached.hit ? 'hit' : 'miss' })
+    let points: SeriesPoint[]
+    if (cached.hit) {
+      points = cached.value
+    } else {
+      const events = await recentEvents(context.db, userId, metric, limit)
+      points = events.map((event) => ({ event_id: event.event_id, start: event.start, value: event.value }))
+      if (cached.fillToken !== undefined) await context.cache.fillSeries(userId, metric, events, limit, cached.fillToken)
+    }
+    await context.audit(context.db, {
+      principal: principalLabel(principal), action: 'recent.read', userId, detail: { count: points.length, metric }
+    })
+    return { metric, unit: METRICS[metric].unit, data: points }
   })
 
   app.post('/v1/users/:userId/devices', async (request, reply) => {

@@ -1,0 +1,77 @@
+import { Admin, Producer, findErrorBy, stringSerializers } from '@platformatic/kafka'
+import { toError } from '../errors.ts'
+import type { BusMessage, Publisher } from './publisher.ts'
+import { SendFailure } from './publisher.ts'
+
+export interface KafkaOptions {
+  brokers: readonly string[]
+  clientId: string
+  /**
+   * Upper bound of one request to the broker, in milliseconds. The relay's lease must outlive a whole send
+   * (timeout × retries), so a node that lost its lease cannot still be publishing.
+   */
+  requestTimeoutMs: number
+  retries: number
+}
+
+// Broker answers that condemn the message, not the connection (Kafka protocol error ids).
+const MESSAGE_REJECTIONS = ['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD', 'CORRUPT_MESSAGE', 'INVALID_TOPIC_EXCEPTION']
+
+function classify(error: unknown): SendFailure {
+  for (const apiId of MESSAGE_REJECTIONS) {
+    if (findErrorBy(toError(error), 'apiId', apiId) !== null) {
+      return new SendFailure('rejected', `broker rejected the message (${apiId})`, { cause: error })
+    }
+  }
+  return new SendFailure('unavailable', 'broker unavailable', { cause: error })
+}
+
+/** The Kafka adapter of the bus port: an idempotent producer with acks=all (the library default for idempotence). */
+export function createKafkaPublisher(options: KafkaOptions): Publisher {
+  const base = {
+    clientId: options.clientId,
+    bootstrapBrokers: [...options.brokers],
+    timeout: options.requestTimeoutMs,
+    connectTimeout: options.requestTimeoutMs,
+    retries: options.retries,
+    retryDelay: 250
+  }
+  const producer = new Producer({ ...base, idempotent: true, acks: -1, serializers: stringSerializers, autocreateTopics: false })
+  let admin: Admin | undefined
+
+  return {
+    async send(messages: readonly BusMessage[]): Promise<void> {
+      if (messages.length === 0) return
+      try {
+        await producer.send({
+          messages: messages.map((message) => ({
+            topic: message.topic,
+            key: message.key,
+            value: message.value,
+            headers: new Map(Object.entries(message.headers))
+          }))
+        })
+      } catch (error) {
+        throw classify(error)
+      }
+    },
+    async ensureTopics(topics: readonly string[]): Promise<void> {
+      admin ??= new Admin(base)
+      try {
+        const metadata = await admin.metadata({ topics: [...topics], autocreateTopics: false }).catch(() => undefined)
+        const missing = topics.filter((topic) => metadata?.topics.get(topic) === undefined)
+        if (missing.length > 0) {
+          // -1 partitions/replicas: the broker's defaults (KIP-464), so operators size topics in one place.
+          await admin.createTopics({ topics: missing, partitions: -1, replicas: -1 }).catch((error: unknown) => {
+            if (findErrorBy(toError(error), 'apiId', 'TOPIC_ALREADY_EXISTS') === null) throw error
+          })
+        }
+      } catch (error) {
+        throw classify(error)
+      }
+    },
+    async close(): Promise<void> {
+      await Promise.allSettled([producer.close(), admin?.close()])
+    }
+  }
+}

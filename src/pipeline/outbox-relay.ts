@@ -1,0 +1,229 @@
+import { randomUUID } from 'node:crypto'
+import { hostname } from 'node:os'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { deadLetterMessage, eventMessage } from '../bus/messages.ts'
+import { SendFailure, type BusMessage, type Publisher } from '../bus/publisher.ts'
+import type { Logger } from '../lib/logger.ts'
+import { describeError } from '../lib/logger.ts'
+import type { Metrics } from '../metrics/registry.ts'
+import type { Database } from '../storage/database.ts'
+import { insertDeadLetter } from '../storage/dlq-repository.ts'
+import {
+  acquireLeases, markPublished, pendingCount, pendingRows, pruneFinished, recordAttemptFailure, releaseLeases, type OutboxRow
+} from '../storage/outbox-repository.ts'
+
+export interface RelayOptions {
+  topic: string
+  dlqTopic: string
+  /** Outbox rows published per lane and round. */
+  batchSize: number
+  /** Lease lifetime; a node that stops renewing loses its lanes after this long. */
+  leaseTtlMs: number
+  /** Pause between checks when there is nothing to publish (commits on this node wake the relay at once). */
+  idlePollMs: number
+  /** Cap of the backoff while the broker is unavailable. */
+  maxBackoffMs: number
+  /** Attempts of a message the broker keeps rejecting before it is dead-lettered. */
+  maxAttempts: number
+  /** How long published rows stay in the outbox (for inspection) before they are pruned. */
+  retentionMs: number
+}
+
+export const DEFAULT_RELAY_OPTIONS: Omit<RelayOptions, 'topic' | 'dlqTopic'> = {
+  batchSize: 1000,
+  leaseTtlMs: 15_000,
+  idlePollMs: 100,
+  maxBackoffMs: 5_000,
+  maxAttempts: 3,
+  retentionMs: 3_600_000
+}
+
+export interface RelayState {
+  state: 'up' | 'degraded'
+  detail: string
+}
+
+export interface OutboxRelay {
+  start: () => void
+  /** Wakes the relay after a commit on this node, so publishing does not wait for the next poll. */
+  notify: () => void
+  /** Finishes the round in progress, releases the leases and stops. */
+  stop: () => Promise<void>
+  state: () => RelayState
+}
+
+interface RelayDeps {
+  db: Database
+  publisher: Publisher
+  metrics: Metrics
+  logger: Logger
+  options: RelayOptions
+}
+
+const BACKLOG_REFRESH_MS = 5_000
+const PRUNE_EVERY_MS = 60_000
+
+/**
+ * Publishes the transactional outbox to Kafka. Work is split into lanes by user (migration 0002); a node
+ * publishes only lanes it holds a lease on, one batch per lane at a time, in id order — so each user's events
+ * reach the topic in commit order, also with several nodes. A row is marked published only after the broker
+ * acknowledged it. Guarantee: at least once; a node that stalls past its lease while a send is in flight can
+ * repeat messages another node also sent (same event_id), never lose one.
+ */
+export function createOutboxRelay(deps: RelayDeps): OutboxRelay {
+  const { db, publisher, metrics, logger, options } = deps
+  // Names the node in relay_leases, so an operator can see who publishes which lanes.
+  const holder = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
+  let running = false
+  let loop: Promise<void> | undefined
+  let wake: (() => void) | undefined
+  /** A commit arrived while a round was running: the next pause is skipped. */
+  let woken = false
+  let state: RelayState = { state: 'up', detail: 'starting' }
+  let topicsReady = false
+  let lastBacklogAt = 0
+  let lastPruneAt = Date.now()
+
+  const setState = (next: RelayState, cause?: unknown): void => {
+    if (next.state !== state.state) {
+      if (next.state === 'degraded') logger.warn({ detail: next.detail, err: describeError(cause) }, 'outbox relay degraded: events stay in the outbox until it recovers')
+      else logger.info('kafka reachable again: publishing the outbox')
+    }
+    state = next
+  }
+
+  const pause = async (ms: number): Promise<void> => {
+    if (woken) {
+      woken = false
+      return
+    }
+    const controller = new AbortController()
+    wake = () => controller.abort()
+    await sleep(ms, undefined, { signal: controller.signal }).catch(() => {})
+    wake = undefined
+    woken = false
+  }
+
+  const deadLetter = async (row: OutboxRow, message: BusMessage, reason: 'serialization' | 'rejected', errorMessage: string): Promise<void> => {
+    const failedAt = new Date()
+    let dlqPublished = true
+    try {
+      await publisher.send([deadLetterMessage(options.dlqTopic, message, errorMessage, row.attempts, failedAt)])
+    } catch (error) {
+      // The table keeps the letter either way; an operator can replay it from there.
+      dlqPublished = false
+      logger.warn({ outboxId: row.id, err: describeError(error) }, 'dead letter kept in the table only: DLQ topic refused it')
+    }
+    await db.transaction(async (tx) => {
+      await insertDeadLetter(tx, {
+        outboxId: row.id, originalTopic: message.topic, messageKey: message.key, payload: message.value,
+        headers: message.headers, errorMessage, retryCount: row.attempts, dlqPublished
+      })
+    })
+    metrics.dlqMessagesTotal.inc({ reason })
+    logger.warn({ outboxId: row.id, reason }, 'message dead-lettered')
+  }
+
+  /** Publishes one batch of a lane; returns the number of rows finished. */
+  const drainLane = async (lane: number): Promise<number> => {
+    const rows = await pendingRows(db, lane, options.batchSize)
+    if (rows.length === 0) return 0
+    const sendable: Array<{ row: OutboxRow, message: BusMessage }> = []
+    let finished = 0
+    for (const row of rows) {
+      const message = eventMessage(options.topic, row.userId, row.payload)
+      if (message === undefined) {
+        await deadLetter(row, { topic: options.topic, key: row.userId, value: row.payload, headers: {} }, 'serialization', 'payload is not a biometric event')
+        finished++
+      } else {
+        sendable.push({ row, message })
+      }
+    }
+    try {
+      await publisher.send(sendable.map((entry) => entry.message))
+      await markPublished(db, sendable.map((entry) => entry.row.id))
+      metrics.kafkaMessagesPublishedTotal.inc({ topic: options.topic }, sendable.length)
+      return finished + sendable.length
+    } catch (error) {
+      if (!(error instanceof SendFailure) || error.kind !== 'rejected') throw error
+    }
+    // Something in the batch was refused: send one by one, in order, to find it. Later messages of the lane
+    // wait until the culprit is retried or dead-lettered, so per-user order holds.
+    for (const { row, message } of sendable) {
+      try {
+        await publisher.send([message])
+        await markPublished(db, [row.id])
+        metrics.kafkaMessagesPublishedTotal.inc({ topic: options.topic })
+        finished++
+      } catch (error) {
+        if (!(error instanceof SendFailure) || error.kind !== 'rejected') throw error
+        const attempts = await recordAttemptFailure(db, row.id, error.message)
+        if (attempts < options.maxAttempts) break
+        await deadLetter({ ...row, attempts }, message, 'rejected', error.message)
+        finished++
+      }
+    }
+    return finished
+  }
+
+  const housekeeping = async (): Promise<void> => {
+    const nowMs = Date.now()
+    if (nowMs - lastBacklogAt >= BACKLOG_REFRESH_MS) {
+      lastBacklogAt = nowMs
+      metrics.outboxBacklog.set(await pendingCount(db))
+    }
+    if (nowMs - lastPruneAt >= PRUNE_EVERY_MS) {
+      lastPruneAt = nowMs
+      await pruneFinished(db, options.retentionMs, 10_000)
+    }
+  }
+
+  const run = async (): Promise<void> => {
+    let backoffMs = 0
+    let lanes: number[] = []
+    let leaseRenewedAt = 0
+    while (running) {
+      try {
+        if (!topicsReady) {
+          await publisher.ensureTopics([options.topic, options.dlqTopic])
+          topicsReady = true
+        }
+        // Renew at a third of the lease, so a lease never lapses while this node is healthy.
+        if (Date.now() - leaseRenewedAt >= options.leaseTtlMs / 3) {
+          lanes = await acquireLeases(db, holder, options.leaseTtlMs)
+          leaseRenewedAt = Date.now()
+        }
+        await housekeeping()
+        const published = (await Promise.all(lanes.map(drainLane))).reduce((sum, count) => sum + count, 0)
+        setState({ state: 'up', detail: `holding ${lanes.length} of 16 lanes` })
+        backoffMs = 0
+        if (published === 0) await pause(options.idlePollMs)
+      } catch (error) {
+        backoffMs = Math.min(options.maxBackoffMs, Math.max(100, backoffMs * 2))
+        setState({ state: 'degraded', detail: error instanceof SendFailure ? error.message : 'outbox relay failing' }, error)
+        logger.debug({ err: describeError(error), backoffMs }, 'outbox relay round failed')
+        await pause(backoffMs)
+      }
+    }
+  }
+
+  return {
+    start() {
+      if (running) return
+      running = true
+      loop = run()
+    },
+    notify() {
+      woken = true
+      wake?.()
+    },
+    async stop() {
+      if (!running) return
+      running = false
+      wake?.()
+      await loop
+      await releaseLeases(db, holder).catch(() => {})
+    },
+    state: () => state
+  }
+}
