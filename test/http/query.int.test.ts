@@ -72,6 +72,26 @@ for (const adapter of ADAPTERS) {
       assert.ok(rows.every((row) => row.subject === app.pseudonymize(CANARY.userId) && !row.subject.includes('canary')))
     })
 
+    test('pages without gaps or repeats when many events share one start time', async (t) => {
+      const harness = await buildTestApp(t, adapter)
+      if (harness === undefined) return
+      const { app, adminHeaders } = harness
+      const headers = await harness.deviceHeaders('same-start-user')
+      // Identical start times leave event_id as the only order, and the cursor must follow it exactly.
+      const samples = Array.from({ length: 40 }, (_, i) => heartRate(0, { uuid: `SAME-${i}` }))
+      await app.http.inject({ method: 'POST', url: '/v1/healthkit/batch', headers, payload: batch(samples) })
+      const seen: string[] = []
+      let cursor: string | null = null
+      do {
+        const query: string = cursor === null ? 'limit=7' : `limit=7&cursor=${cursor}`
+        const page: EventPage = (await app.http.inject({ method: 'GET', url: `/v1/users/same-start-user/events?${query}`, headers: adminHeaders })).json<EventPage>()
+        seen.push(...page.data.map((event) => event.event_id))
+        cursor = page.next_cursor
+      } while (cursor !== null)
+      assert.equal(seen.length, 40)
+      assert.equal(new Set(seen).size, 40)
+    })
+
     test('rejects bad paging and filter parameters with 400', async (t) => {
       const harness = await buildTestApp(t, adapter)
       if (harness === undefined) return
