@@ -19,6 +19,12 @@ export const ERROR_CODES = {
   // Authentication and authorization
   BB_UNAUTHENTICATED: { status: 401, expose: true, retryable: false, errorType: 'authentication_error' },
   BB_FORBIDDEN: { status: 403, expose: true, retryable: false, errorType: 'authentication_error' },
+  // Provider webhooks
+  BB_SIGNATURE_MISSING: { status: 401, expose: true, retryable: false, errorType: 'signature_error' },
+  BB_SIGNATURE_MISMATCH: { status: 401, expose: true, retryable: false, errorType: 'signature_error' },
+  BB_SIGNATURE_STALE: { status: 401, expose: true, retryable: false, errorType: 'signature_error' },
+  BB_VERIFICATION_TOKEN_MISMATCH: { status: 401, expose: true, retryable: false, errorType: 'authentication_error' },
+  BB_WEBHOOK_MALFORMED: { status: 400, expose: true, retryable: false, errorType: 'validation_error' },
   // Per-sample rejections (reported inside a 200 upload response, never as the request's status)
   BB_SAMPLE_MALFORMED: { status: 422, expose: true, retryable: false, errorType: 'validation_error' },
   BB_SAMPLE_UNKNOWN_TYPE: { status: 422, expose: true, retryable: false, errorType: 'validation_error' },

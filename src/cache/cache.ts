@@ -37,6 +37,11 @@ export interface EventCache {
    * the cache cannot tell, and the caller relies on its durable unique key instead.
    */
   claimOnce(key: string, ttlSeconds: number): Promise<boolean | undefined>
+  /**
+   * Whether `key` is claimed (no claim is made). With markers claimed only after a commit, a true answer
+   * proves the work is already durable; false or undefined prove nothing.
+   */
+  isClaimed(key: string): Promise<boolean | undefined>
   /** For /readyz: an unreachable Redis is degraded, never failed. */
   state(): Promise<CacheState>
   close(): Promise<void>

@@ -256,6 +256,11 @@ export function createMemoryCache(options: MemoryCacheOptions): MemoryEventCache
       return true
     },
 
+    async isClaimed(key) {
+      const held = claims.get(key)
+      return held !== undefined && held > now()
+    },
+
     async state(): Promise<CacheState> {
       return 'up'
     },

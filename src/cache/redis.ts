@@ -403,6 +403,16 @@ export async function createRedisCache(options: RedisCacheOptions): Promise<Even
       }
     },
 
+    async isClaimed(key) {
+      if (!usable()) return undefined
+      try {
+        return await client.exists(keys.claim(key)) === 1
+      } catch (error) {
+        failure('claim', error)
+        return undefined
+      }
+    },
+
     async state(): Promise<CacheState> {
       if (!usable() || overflowed || remembered.size > 0) return 'degraded'
       try {

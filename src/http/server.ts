@@ -5,6 +5,7 @@ import { sendError, toBridgeError } from './errors.ts'
 import { registerHealthKitRoutes } from './routes/healthkit.ts'
 import { registerOperationsRoutes } from './routes/operations.ts'
 import { registerUserRoutes } from './routes/users.ts'
+import { registerWebhookRoutes } from './routes/webhooks.ts'
 
 /** Body limit of ordinary JSON routes (admin calls); uploads have their own limit. */
 const JSON_BODY_LIMIT_BYTES = 64 * 1024
@@ -20,7 +21,8 @@ export function createHttpServer(context: HttpContext): HttpServer {
     requestTimeout: 60_000,
     connectionTimeout: 0,
     keepAliveTimeout: 5_000,
-    return503OnClosing: true,
+    // Requests arriving while the server drains get the contract's 503 body (onRequest hook below).
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 }
   })
@@ -31,6 +33,9 @@ export function createHttpServer(context: HttpContext): HttpServer {
   app.addHook('preClose', (done) => {
     closing = true
     done()
+  })
+  app.addHook('onRequest', (_request, _reply, done) => {
+    done(closing ? new BridgeError('BB_SHUTTING_DOWN', 'the server is stopping; retry on another node', { retryAfterSeconds: 1 }) : undefined)
   })
   app.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) void reply.header('connection', 'close')
@@ -56,5 +61,6 @@ export function createHttpServer(context: HttpContext): HttpServer {
   registerOperationsRoutes(app, context)
   registerUserRoutes(app, context)
   if (context.config.healthkitEnabled) registerHealthKitRoutes(app, context)
+  registerWebhookRoutes(app, context)
   return app
 }

@@ -24,6 +24,9 @@ export function createMetrics() {
     biometricValues: new client.Histogram({
       name: 'biometric_values', help: 'Distribution of stored values in canonical units', labelNames: ['metric_type', 'device_type'] as const, buckets: valueBuckets, registers
     }),
+    webhookEventsIgnoredTotal: new client.Counter({
+      name: 'webhook_events_ignored_total', help: 'Verified notifications of data types the bridge does not map (acknowledged, not processed)', labelNames: ['source'] as const, registers
+    }),
     activeWebhookTasks: new client.Gauge({ name: 'active_webhook_tasks', help: 'Receipts being processed now', registers }),
     semaphoreWaitSeconds: new client.Histogram({
       name: 'semaphore_wait_seconds', help: 'Time a receipt waited for a worker slot, in seconds', buckets: latencyBuckets, registers

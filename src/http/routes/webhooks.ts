@@ -1,0 +1,106 @@
+import type { FastifyRequest } from 'fastify'
+import { BridgeError } from '../../errors.ts'
+import { secretsEqual } from '../../auth/secrets.ts'
+import { HANDLED_OURA_DATA_TYPES, ouraDedupKey, parseOuraNotification } from '../../providers/oura/notification.ts'
+import { verifyOuraSignature } from '../../providers/oura/verify.ts'
+import { insertReceipt, pendingReceiptCount } from '../../storage/receipts-repository.ts'
+import type { HttpContext, HttpServer } from '../context.ts'
+
+/** Notifications are a few hundred bytes; anything near this is not one. */
+const WEBHOOK_BODY_LIMIT_BYTES = 64 * 1024
+/** How long a backlog count is trusted before it is read again (one COUNT per second, not per request). */
+const BACKLOG_REFRESH_MS = 1000
+/** How long the fast dedup marker lives; the durable unique key catches anything older. */
+const DEDUP_TTL_SECONDS = 24 * 3600
+
+/**
+ * Provider webhooks: verify the signature on the raw bytes, store a durable, deduplicated receipt, answer 200.
+ * Nothing is fetched here; the worker pool does that from the receipts, so a slow or rate-limiting provider
+ * never turns into a failed or slow webhook.
+ */
+export function registerWebhookRoutes(app: HttpServer, context: HttpContext): void {
+  const oura = context.config.oura
+  if (oura === undefined) return
+
+  let backlog = { count: 0, readAtMs: 0 }
+  const ensureCapacity = async (): Promise<void> => {
+    const nowMs = context.now()
+    if (nowMs - backlog.readAtMs > BACKLOG_REFRESH_MS) {
+      backlog = { count: await pendingReceiptCount(context.db), readAtMs: nowMs }
+      context.metrics.receiptBacklog.set(backlog.count)
+    }
+    if (backlog.count >= context.config.maxReceiptBacklog) {
+      throw new BridgeError('BB_OVERLOADED', 'too many notifications wait to be processed; retry later', { retryAfterSeconds: 30 })
+    }
+  }
+
+  void app.register((scope, _options, done) => {
+    // The signature covers the raw bytes; parsing and re-serializing the JSON would break verification.
+    scope.removeAllContentTypeParsers()
+    scope.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: WEBHOOK_BODY_LIMIT_BYTES }, (_request, body, parsed) => {
+      parsed(null, body)
+    })
+
+    scope.get('/webhooks/oura', (request, reply) => {
+      const query = request.query as Record<string, unknown>
+      const token = typeof query.verification_token === 'string' ? query.verification_token : ''
+      const challenge = query.challenge
+      if (!secretsEqual(token, oura.webhookVerificationToken)) {
+        throw new BridgeError('BB_VERIFICATION_TOKEN_MISMATCH', 'verification_token does not match')
+      }
+      if (typeof challenge !== 'string' || challenge.length === 0 || challenge.length > 512) {
+        throw new BridgeError('BB_WEBHOOK_MALFORMED', 'challenge is required')
+      }
+      return reply.send({ challenge })
+    })
+
+    scope.post('/webhooks/oura', async (request: FastifyRequest) => {
+      const rawBody = request.body
+      if (!Buffer.isBuffer(rawBody)) throw new BridgeError('BB_UNSUPPORTED_MEDIA_TYPE', 'webhooks must be application/json')
+      try {
+        verifyOuraSignature({
+          signature: headerOf(request, 'x-oura-signature'), timestamp: headerOf(request, 'x-oura-timestamp'), rawBody
+        }, oura.clientSecrets, context.now(), context.config.webhookToleranceSeconds)
+      } catch (error) {
+        context.metrics.webhookEventsFailedTotal.inc({ source: 'oura', error_type: 'signature_error' })
+        throw error
+      }
+      const notification = parseOuraNotification(rawBody)
+      const dedupKey = ouraDedupKey(notification)
+      const handled = (HANDLED_OURA_DATA_TYPES as readonly string[]).includes(notification.dataType)
+
+      // Fast path: a redelivery of a receipt already committed needs no database round trip. The marker is
+      // set only after the commit, so a hit proves durability; a miss (or Redis being down) falls through to
+      // the durable unique key, which is the real guarantee.
+      const markerKey = `receipt:oura:${dedupKey}`
+      if (await context.cache.isClaimed(markerKey) === true) {
+        context.metrics.webhookEventsFailedTotal.inc({ source: 'oura', error_type: 'duplicate_event' })
+        return { status: 'duplicate' }
+      }
+      if (handled) await ensureCapacity()
+      const stored = await insertReceipt(context.db, {
+        provider: 'oura', dedupKey, eventType: notification.eventType, dataType: notification.dataType,
+        objectId: notification.objectId, providerUserId: notification.providerUserId, status: handled ? 'pending' : 'ignored'
+      })
+      await context.cache.claimOnce(markerKey, DEDUP_TTL_SECONDS)
+      if (!stored) {
+        context.metrics.webhookEventsFailedTotal.inc({ source: 'oura', error_type: 'duplicate_event' })
+        return { status: 'duplicate' }
+      }
+      if (!handled) {
+        // Acknowledged so Oura stops retrying, kept for the record, never worked on.
+        context.metrics.webhookEventsIgnoredTotal.inc({ source: 'oura' })
+        return { status: 'ignored' }
+      }
+      backlog.count++
+      context.metrics.webhookEventsTotal.inc({ source: 'oura', device_type: 'oura_ring' })
+      return { status: 'accepted' }
+    })
+    done()
+  })
+}
+
+function headerOf(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name]
+  return typeof value === 'string' ? value : undefined
+}

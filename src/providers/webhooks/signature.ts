@@ -1,0 +1,22 @@
+import { createHmac, timingSafeEqual } from 'node:crypto'
+
+/**
+ * HMAC-SHA256 over `timestamp + body`, the scheme both Oura and WHOOP use; they differ only in the encoding
+ * of the signature (Oura: upper-case hex, WHOOP: base64) and the unit of the timestamp.
+ */
+export function hmacSha256(secret: string, timestamp: string, body: Buffer): Buffer {
+  return createHmac('sha256', secret).update(timestamp, 'utf8').update(body).digest()
+}
+
+/**
+ * True when `presented` (already decoded to bytes) equals the HMAC under any of the secrets. Every secret is
+ * tried, so the time taken does not reveal which one matched; each comparison is constant-time.
+ */
+export function matchesAnySecret(secrets: readonly string[], timestamp: string, body: Buffer, presented: Buffer): boolean {
+  let matched = false
+  for (const secret of secrets) {
+    const expected = hmacSha256(secret, timestamp, body)
+    if (expected.length === presented.length && timingSafeEqual(expected, presented)) matched = true
+  }
+  return matched
+}
