@@ -40,6 +40,7 @@ export const ERROR_CODES = {
   BB_STORAGE_UNAVAILABLE: { status: 503, expose: true, retryable: true, errorType: 'storage_error' },
   BB_OVERLOADED: { status: 503, expose: true, retryable: true, errorType: 'storage_error' },
   BB_SHUTTING_DOWN: { status: 503, expose: true, retryable: true, errorType: 'storage_error' },
+  BB_TOKEN_UNREADABLE: { status: 500, expose: false, retryable: false, errorType: 'authentication_error' },
   BB_INTERNAL: { status: 500, expose: false, retryable: false, errorType: 'storage_error' }
 } as const satisfies Record<string, ErrorDefinition>
 
