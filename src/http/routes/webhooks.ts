@@ -1,7 +1,8 @@
 import type { FastifyRequest } from 'fastify'
 import { BridgeError } from '../../errors.ts'
 import { secretsEqual } from '../../auth/secrets.ts'
-import { HANDLED_OURA_DATA_TYPES, ouraDedupKey, parseOuraNotification } from '../../providers/oura/notification.ts'
+import { isOuraDataType } from '../../providers/oura/documents.ts'
+import { ouraDedupKey, parseOuraNotification } from '../../providers/oura/notification.ts'
 import { verifyOuraSignature } from '../../providers/oura/verify.ts'
 import { insertReceipt, pendingReceiptCount } from '../../storage/receipts-repository.ts'
 import type { HttpContext, HttpServer } from '../context.ts'
@@ -67,7 +68,7 @@ export function registerWebhookRoutes(app: HttpServer, context: HttpContext): vo
       }
       const notification = parseOuraNotification(rawBody)
       const dedupKey = ouraDedupKey(notification)
-      const handled = (HANDLED_OURA_DATA_TYPES as readonly string[]).includes(notification.dataType)
+      const handled = isOuraDataType(notification.dataType)
 
       // Fast path: a redelivery of a receipt already committed needs no database round trip. The marker is
       // set only after the commit, so a hit proves durability; a miss (or Redis being down) falls through to

@@ -3,8 +3,6 @@ import { BridgeError } from '../../errors.ts'
 export const OURA_EVENT_TYPES = ['create', 'update', 'delete'] as const
 export type OuraEventType = (typeof OURA_EVENT_TYPES)[number]
 
-/** Webhook data types whose documents the bridge maps to the catalog (webhook spelling, e.g. `vo2_max`). */
-export const HANDLED_OURA_DATA_TYPES = ['sleep', 'daily_sleep', 'daily_readiness', 'daily_activity', 'daily_spo2', 'vo2_max'] as const
 
 export interface OuraNotification {
   eventType: OuraEventType
