@@ -1,0 +1,6 @@
+export * from './data.ts'
+export * from './faults.ts'
+export { OURA_SCOPES, type TokenResponse, type TokenStats } from './oauth.ts'
+export * from './server.ts'
+export { DATE_RANGE_SEMANTICS, type Page, type RangeSemantics } from './store.ts'
+export * from './webhooks.ts'
