@@ -14,20 +14,23 @@
  * Progress goes to stderr; results to bench/results/healthkit.json and the "HealthKit uploads" section of
  * docs/benchmarks.md.
  */
-import { execFileSync, fork, type ChildProcess } from 'node:child_process'
+import { fork, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import os from 'node:os'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import pg from 'pg'
 import { createPostgresDatabase } from '../../src/storage/postgres.ts'
 import { migrate } from '../../src/storage/migrate.ts'
+import { updateDocsSection, docsFile } from '../lib/docs.ts'
+import { describeMachine, type Machine } from '../lib/environment.ts'
+import { backendCpu, cpuDelta, cpuMs, loadAverage, machineBusyMs, ownCpuMs } from '../lib/proc.ts'
+import { ADMIN_URL, createScratchDatabase, dropScratchDatabases } from '../lib/scratch-db.ts'
+import { fmtInt, fmtMs, makeRandom, median, percentile, shuffled } from '../lib/stats.ts'
 import { BASELINE_SQL, baselineParams, baselineRows, makeBatch, sample, freshUuidPrefix } from './workload.ts'
 
 const ROOT = new URL('../../', import.meta.url)
 const RESULTS_FILE = new URL('bench/results/healthkit.json', ROOT)
 const PROFILE_DIR = new URL('bench/results/profiles/', ROOT)
-const DOCS_FILE = new URL('docs/benchmarks.md', ROOT)
 const SERVER_SCRIPT = new URL('bench/healthkit/server.ts', ROOT)
 
 const REFERENCE = { samplesPerSecond: 673, batch100Ms: 156 }
@@ -75,40 +78,6 @@ const log = (message: string): void => {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Scratch databases
-
-const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
-const createdDatabases: string[] = []
-
-async function adminQuery<Row extends pg.QueryResultRow = pg.QueryResultRow>(sql: string): Promise<Row[]> {
-  const client = new pg.Client({ connectionString: ADMIN_URL })
-  await client.connect()
-  try {
-    return (await client.query<Row>(sql)).rows
-  } finally {
-    await client.end()
-  }
-}
-
-async function createScratchDatabase(kind: string): Promise<string> {
-  const name = `bb_bench_${kind}_${randomBytes(4).toString('hex')}`
-  await adminQuery(`CREATE DATABASE ${name}`)
-  createdDatabases.push(name)
-  const url = new URL(ADMIN_URL)
-  url.pathname = `/${name}`
-  return url.toString()
-}
-
-async function dropScratchDatabases(): Promise<void> {
-  if (flags['keep-db']) {
-    if (createdDatabases.length > 0) log(`kept databases: ${createdDatabases.join(', ')}`)
-    return
-  }
-  for (const name of createdDatabases.splice(0)) {
-    await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch((error: unknown) => {
-      log(`could not drop ${name}: ${(error as Error).message}`)
-    })
-  }
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // The server child
@@ -197,50 +166,6 @@ async function issueDeviceToken(server: Server): Promise<string> {
 
 // ---------------------------------------------------------------------------------------------------------------
 // /proc readers
-
-const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
-
-/** User + system CPU time of a process, in milliseconds. */
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) * 1000 / CLOCK_TICKS
-}
-
-/**
- * CPU of the PostgreSQL backends serving one database, in milliseconds, by backend pid. Backends that exit
- * between two readings lose their share; pools keep theirs open during a measurement, so that is rare.
- */
-async function backendCpu(admin: pg.Client, database: string): Promise<Map<number, number>> {
-  const { rows } = await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1', [database])
-  const cpu = new Map<number, number>()
-  for (const { pid } of rows) {
-    try {
-      cpu.set(pid, cpuMs(pid))
-    } catch {
-      // exited since the query
-    }
-  }
-  return cpu
-}
-
-function cpuDelta(before: Map<number, number>, after: Map<number, number>): number {
-  let total = 0
-  for (const [pid, ms] of after) total += ms - (before.get(pid) ?? 0)
-  return total
-}
-
-/** CPU time all cores spent busy since boot (user, nice, system, irq, softirq, steal), in milliseconds. */
-function machineBusyMs(): number {
-  const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number)
-  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields
-  return (user + nice + system + irq + softirq + steal) * 1000 / CLOCK_TICKS
-}
-
-const ownCpuMs = (): number => {
-  const usage = process.cpuUsage()
-  return (usage.user + usage.system) / 1000
-}
 
 /** VmRSS and VmHWM of a process, in KiB. */
 function memoryKb(pid: number): { rss: number, hwm: number } {
@@ -369,39 +294,6 @@ function makeArms(targets: ArmTargets, totals: { ours: number, baseline: number 
       return { samples, requests: prepared.params.length, wallMs, latenciesMs, postgresCpuMs }
     })
   }
-}
-
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN
-  const rank = Math.min(sorted.length, Math.max(1, Math.ceil(p / 100 * sorted.length)))
-  return sorted[rank - 1]!
-}
-
-function median(values: readonly number[]): number {
-  return percentile([...values].sort((a, b) => a - b), 50)
-}
-
-/** Deterministic shuffles, so a run's order can be reproduced from its seed. */
-function makeRandom(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
-  }
-}
-
-function shuffled<T>(items: readonly T[], random: () => number): T[] {
-  const copy = [...items]
-  for (let i = copy.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1))
-    const item = copy[i]!
-    copy[i] = copy[j]!
-    copy[j] = item
-  }
-  return copy
 }
 
 interface SizeResult {
@@ -551,14 +443,7 @@ async function bigUpload(server: Server, nodeOptions: readonly string[], token: 
 // ---------------------------------------------------------------------------------------------------------------
 // Environment, report
 
-interface Environment {
-  date: string
-  cpu: string
-  cores: number
-  ramGb: number
-  node: string
-  postgres: string
-  postgresSettings: Record<string, string>
+interface Environment extends Machine {
   concurrency: number
   rounds: number
   quick: boolean
@@ -572,40 +457,9 @@ interface Environment {
   otherCpuCores: number
 }
 
-/** pg_settings values in their usual spelling: shared_buffers 16384 × 8kB → 128MB. */
-function formatSetting(setting: string, unit: string | null): string {
-  const blocks = unit === null ? undefined : /^(\d+)kB$/.exec(unit)
-  if (blocks === undefined || blocks === null) return `${setting}${unit ?? ''}`
-  const kb = Number(setting) * Number(blocks[1])
-  return kb % 1024 === 0 ? `${kb / 1024}MB` : `${kb}kB`
-}
-
-const loadAverage = (): number => Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0])
-
 async function describeEnvironment(seed: number): Promise<Omit<Environment, 'loadAverage' | 'otherCpuCores'>> {
-  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8')
-  const cpu = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? 'unknown'
-  const [version] = await adminQuery<{ server_version: string }>('SHOW server_version')
-  const settings = await adminQuery<{ name: string, setting: string, unit: string | null }>(
-    `SELECT name, setting, unit FROM pg_settings WHERE name IN
-       ('shared_buffers', 'synchronous_commit', 'fsync', 'wal_sync_method', 'max_wal_size', 'commit_delay')`)
-  return {
-    date: new Date().toISOString(),
-    cpu,
-    cores: os.availableParallelism(),
-    ramGb: Math.round(os.totalmem() / 1024 ** 3),
-    node: process.version,
-    postgres: version?.server_version ?? 'unknown',
-    postgresSettings: Object.fromEntries(settings.map((row) => [row.name, formatSetting(row.setting, row.unit)])),
-    concurrency,
-    rounds,
-    quick,
-    seed
-  }
+  return { ...await describeMachine(), concurrency, rounds, quick, seed }
 }
-
-const fmtInt = (value: number): string => Math.round(value).toLocaleString('en-US')
-const fmtMs = (value: number): string => (value < 10 ? value.toFixed(2) : value < 100 ? value.toFixed(1) : value.toFixed(0))
 
 function renderSection(env: Environment, results: SizeResult[], rss: readonly RssResult[], totalSeconds: number, notes: string): string {
   const lines: string[] = []
@@ -688,31 +542,6 @@ function renderSection(env: Environment, results: SizeResult[], rss: readonly Rs
     'databases grow during the run (every row is new); interleaving spreads that drift over all arms.', '')
   lines.push(notes)
   return lines.join('\n').trimEnd() + '\n'
-}
-
-const NOTES_START = '<!-- healthkit:notes -->'
-const NOTES_END = '<!-- /healthkit:notes -->'
-
-/** Replaces the "HealthKit uploads" section (up to the next `## `), keeping its hand-written notes block. */
-function updateDocs(render: (notes: string) => string): void {
-  const existing = existsSync(DOCS_FILE) ? readFileSync(DOCS_FILE, 'utf8') : '# Benchmarks\n\nMeasured performance of the bridge. Each section is written by its benchmark; hand-written notes sit between the notes markers and survive re-runs.\n'
-  const start = existing.indexOf('\n## HealthKit uploads')
-  let before = existing
-  let after = ''
-  let notes = `${NOTES_START}\n${NOTES_END}`
-  if (start !== -1) {
-    const rest = existing.slice(start + 1)
-    const next = rest.indexOf('\n## ', 3)
-    const section = next === -1 ? rest : rest.slice(0, next + 1)
-    after = next === -1 ? '' : rest.slice(next + 1)
-    before = existing.slice(0, start + 1)
-    const notesStart = section.indexOf(NOTES_START)
-    const notesEnd = section.indexOf(NOTES_END)
-    if (notesStart !== -1 && notesEnd > notesStart) notes = section.slice(notesStart, notesEnd + NOTES_END.length)
-  }
-  const text = `${before.trimEnd()}\n\n${render(notes)}${after === '' ? '' : `\n${after}`}`
-  mkdirSync(new URL('docs/', ROOT), { recursive: true })
-  writeFileSync(DOCS_FILE, text)
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -837,13 +666,13 @@ async function main(): Promise<void> {
   }
   mkdirSync(new URL('bench/results/', ROOT), { recursive: true })
   writeFileSync(RESULTS_FILE, JSON.stringify({ environment: env, totalSeconds, reference: REFERENCE, targets: TARGETS, batches: results, bigUpload: rss }, null, 2) + '\n')
-  updateDocs((notes) => renderSection(env, results, rss, totalSeconds, notes))
-  log(`wrote ${RESULTS_FILE.pathname} and ${DOCS_FILE.pathname} in ${totalSeconds.toFixed(0)} s`)
+  updateDocsSection('HealthKit uploads', 'healthkit', (notes) => renderSection(env, results, rss, totalSeconds, notes))
+  log(`wrote ${RESULTS_FILE.pathname} and ${docsFile} in ${totalSeconds.toFixed(0)} s`)
 }
 
 async function cleanUp(): Promise<void> {
   await Promise.all([...liveServers].map((server) => server.stop()))
-  await dropScratchDatabases()
+  await dropScratchDatabases(flags['keep-db'], log)
 }
 
 process.once('SIGINT', () => {

@@ -9,7 +9,8 @@ import type { Metrics } from '../metrics/registry.ts'
 import type { Database } from '../storage/database.ts'
 import { insertDeadLetter } from '../storage/dlq-repository.ts'
 import {
-  acquireLeases, markPublished, pendingCount, pendingRows, pruneFinished, recordAttemptFailure, releaseLeases, type OutboxRow
+  acquireLeases, lanesWithPending, markPublished, pendingCount, pendingRows, pruneFinished, recordAttemptFailure, releaseLeases,
+  type OutboxRow
 } from '../storage/outbox-repository.ts'
 
 export interface RelayOptions {
@@ -124,10 +125,14 @@ export function createOutboxRelay(deps: RelayDeps): OutboxRelay {
     logger.warn({ outboxId: row.id, reason }, 'message dead-lettered')
   }
 
-  /** Publishes one batch of a lane; returns the number of rows finished. */
-  const drainLane = async (lane: number): Promise<number> => {
+  /**
+   * Publishes one batch of a lane; returns the number of rows finished (published or dead-lettered). All of a
+   * full batch finished means the lane may hold more right behind it.
+   */
+  const publishBatch = async (lane: number): Promise<{ finished: number, fetched: number }> => {
     const rows = await pendingRows(db, lane, options.batchSize)
-    if (rows.length === 0) return 0
+    if (rows.length === 0) return { finished: 0, fetched: 0 }
+    const finishedOf = (count: number): { finished: number, fetched: number } => ({ finished: count, fetched: rows.length })
     const sendable: Array<{ row: OutboxRow, message: BusMessage }> = []
     let finished = 0
     for (const row of rows) {
@@ -143,7 +148,7 @@ export function createOutboxRelay(deps: RelayDeps): OutboxRelay {
       await publisher.send(sendable.map((entry) => entry.message))
       await markPublished(db, sendable.map((entry) => entry.row.id))
       metrics.kafkaMessagesPublishedTotal.inc({ topic: options.topic }, sendable.length)
-      return finished + sendable.length
+      return finishedOf(finished + sendable.length)
     } catch (error) {
       if (!(error instanceof SendFailure) || error.kind !== 'rejected') throw error
     }
@@ -163,7 +168,27 @@ export function createOutboxRelay(deps: RelayDeps): OutboxRelay {
         finished++
       }
     }
-    return finished
+    return finishedOf(finished)
+  }
+
+  /**
+   * Works off a lane batch after batch, one at a time and in id order, for as long as batches come back full and
+   * finished, until `untilMs` (the next lease renewal) or until another lane of the round failed. Lanes do this
+   * independently of each other: a lane with a backlog does not wait for the slowest lane after every batch.
+   */
+  const drainLane = async (lane: number, untilMs: number, round: { failed: boolean }): Promise<number> => {
+    let total = 0
+    try {
+      while (running && !round.failed) {
+        const { finished, fetched } = await publishBatch(lane)
+        total += finished
+        if (fetched < options.batchSize || finished < fetched || Date.now() >= untilMs) break
+      }
+    } catch (error) {
+      round.failed = true
+      throw error
+    }
+    return total
   }
 
   const housekeeping = async (): Promise<void> => {
@@ -194,7 +219,16 @@ export function createOutboxRelay(deps: RelayDeps): OutboxRelay {
           leaseRenewedAt = Date.now()
         }
         await housekeeping()
-        const published = (await Promise.all(lanes.map(drainLane))).reduce((sum, count) => sum + count, 0)
+        // A lane keeps publishing full batches until the next renewal is due: its last send still starts within
+        // a third of the lease, as a round's only send did before, so it finishes well inside the lease. The round
+        // ends only when every lane has settled, so a lane is never worked by two rounds at once.
+        const untilMs = leaseRenewedAt + options.leaseTtlMs / 3
+        const round = { failed: false }
+        const busy = await lanesWithPending(db, lanes)
+        const outcomes = await Promise.allSettled(busy.map((lane) => drainLane(lane, untilMs, round)))
+        const failure = outcomes.find((outcome) => outcome.status === 'rejected')
+        if (failure !== undefined) throw failure.reason
+        const published = outcomes.reduce((sum, outcome) => sum + (outcome.status === 'fulfilled' ? outcome.value : 0), 0)
         setState({ state: 'up', detail: `holding ${lanes.length} of 16 lanes` })
         backoffMs = 0
         if (published === 0) await pause(options.idlePollMs)

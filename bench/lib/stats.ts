@@ -1,0 +1,38 @@
+/** Small statistics helpers shared by the benchmarks. */
+
+/** Nearest-rank percentile of an ascending array. */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN
+  const rank = Math.min(sorted.length, Math.max(1, Math.ceil(p / 100 * sorted.length)))
+  return sorted[rank - 1]!
+}
+
+export function median(values: readonly number[]): number {
+  return percentile([...values].sort((a, b) => a - b), 50)
+}
+
+/** Deterministic shuffles, so a run's order can be reproduced from its seed. */
+export function makeRandom(seed: number): () => number {
+  let state = seed >>> 0
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
+  }
+}
+
+export function shuffled<T>(items: readonly T[], random: () => number): T[] {
+  const copy = [...items]
+  for (let i = copy.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1))
+    const item = copy[i]!
+    copy[i] = copy[j]!
+    copy[j] = item
+  }
+  return copy
+}
+
+export const fmtInt = (value: number): string => Math.round(value).toLocaleString('en-US')
+export const fmtMs = (value: number): string => (value < 10 ? value.toFixed(2) : value < 100 ? value.toFixed(1) : value.toFixed(0))
