@@ -33,7 +33,7 @@ export interface RelayOptions {
 export const DEFAULT_RELAY_OPTIONS: Omit<RelayOptions, 'topic' | 'dlqTopic'> = {
   batchSize: 1000,
   leaseTtlMs: 15_000,
-  idlePollMs: 100,
+  idlePollMs: 50,
   maxBackoffMs: 5_000,
   maxAttempts: 3,
   retentionMs: 3_600_000
