@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto'
 import { connect } from 'node:net'
 import type { TestContext } from 'node:test'
 import { Admin, Consumer, stringDeserializers } from '@platformatic/kafka'
+import { requireService } from './services.ts'
 
 /** Broker of the integration tests; `bash scripts/kafka.sh up` provides one on this address. */
 export const TEST_KAFKA_BROKERS = (process.env.TEST_KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((entry) => entry.trim())
-const IN_CI = process.env.CI === 'true'
 
 let reachable: Promise<string | undefined> | undefined
 
@@ -23,13 +23,7 @@ function checkKafka(): Promise<string | undefined> {
 
 /** Skips (locally) or fails (CI) the test when the broker is unreachable. Returns false when the test must stop. */
 export async function requireKafka(t: TestContext): Promise<boolean> {
-  const reason = await checkKafka()
-  if (reason === undefined) return true
-  const message = `Kafka at TEST_KAFKA_BROKERS is unreachable (${reason}); start one with: bash scripts/kafka.sh up`
-  if (IN_CI) throw new Error(`${message}; CI=true requires it`)
-  process.stderr.write(`\n!!! SKIPPING: ${message}\n`)
-  t.skip(message)
-  return false
+  return requireService(t, await checkKafka(), 'Kafka at TEST_KAFKA_BROKERS', 'bash scripts/kafka.sh up')
 }
 
 /** A fresh topic pair per test, so tests never see each other's messages. */

@@ -2,8 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createServer } from 'node:net'
 import type { TestContext } from 'node:test'
 import { Redis } from 'ioredis'
-
-const IN_CI = process.env.CI === 'true'
+import { requireService } from './services.ts'
 
 /**
  * A Redis server of the test's own, started as a child process so the test can kill, pause and restart it.
@@ -19,12 +18,8 @@ export interface RedisServer {
 /** Skips (locally) or fails (CI) when the `redis-server` binary is missing. */
 export function requireRedisServerBinary(t: TestContext): boolean {
   const probe = spawnSync('redis-server', ['--version'], { stdio: 'ignore' })
-  if (probe.status === 0) return true
-  const message = 'redis-server is not installed; the outage tests start their own instance'
-  if (IN_CI) throw new Error(`${message}; CI=true requires it`)
-  process.stderr.write(`\n!!! SKIPPING: ${message}\n`)
-  t.skip(message)
-  return false
+  // The outage tests start their own instance, so they need the binary, not a running server.
+  return requireService(t, probe.status === 0 ? undefined : 'not installed', 'the redis-server binary', 'apt-get install redis-server')
 }
 
 export async function freePort(): Promise<number> {

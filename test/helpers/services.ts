@@ -36,9 +36,16 @@ function checkPostgres(): Promise<string | undefined> {
  * Skips (locally) or fails (CI) the test when PostgreSQL is unreachable. Returns false when the test must stop.
  */
 export async function requirePostgres(t: TestContext): Promise<boolean> {
-  const reason = await checkPostgres()
-  if (reason === undefined) return true
-  const message = `PostgreSQL at TEST_DATABASE_URL is unreachable (${reason})`
+  return requireService(t, await checkPostgres(), 'PostgreSQL at TEST_DATABASE_URL', 'bash scripts/services.sh up')
+}
+
+/**
+ * The one rule for every real service: reachable → run; unreachable → skip loudly, or fail with CI=true so a
+ * broken pipeline can never pass by skipping. Returns false when the test must stop.
+ */
+export function requireService(t: TestContext, unreachableReason: string | undefined, service: string, startHint: string): boolean {
+  if (unreachableReason === undefined) return true
+  const message = `${service} is unreachable (${unreachableReason}); start it with: ${startHint}`
   if (IN_CI) throw new Error(`${message}; CI=true requires it`)
   process.stderr.write(`\n!!! SKIPPING: ${message}\n`)
   t.skip(message)
@@ -87,13 +94,7 @@ function checkRedis(): Promise<string | undefined> {
 
 /** Skips (locally) or fails (CI) the test when Redis is unreachable. Returns false when the test must stop. */
 export async function requireRedis(t: TestContext): Promise<boolean> {
-  const reason = await checkRedis()
-  if (reason === undefined) return true
-  const message = `Redis at TEST_REDIS_URL is unreachable (${reason}); start one with: bash scripts/services.sh up`
-  if (IN_CI) throw new Error(`${message}; CI=true requires it`)
-  process.stderr.write(`\n!!! SKIPPING: ${message}\n`)
-  t.skip(message)
-  return false
+  return requireService(t, await checkRedis(), 'Redis at TEST_REDIS_URL', 'bash scripts/services.sh up')
 }
 
 /** A random key prefix for one test; every key under it is deleted after the test. */
