@@ -1,0 +1,151 @@
+import { randomUUID } from 'node:crypto'
+import type { TokenCipher } from '../auth/token-crypto.ts'
+import type { Queryable } from './database.ts'
+
+export type ConnectionProvider = 'oura' | 'whoop'
+export type ConnectionStatus = 'active' | 'reauth_required' | 'revoked'
+
+/** A connection as the API shows it: never the tokens. */
+export interface ConnectionSummary {
+  id: string
+  userId: string
+  provider: ConnectionProvider
+  providerUserId: string | null
+  status: ConnectionStatus
+  scopes: string[]
+  accessExpiresAt: Date | null
+}
+
+export interface ConnectionTokens {
+  accessToken: string
+  refreshToken: string | null
+  accessExpiresAt: Date | null
+}
+
+export interface LoadedConnection extends ConnectionSummary, ConnectionTokens {
+  /** Optimistic-concurrency version of the token pair; every token write increments it. */
+  tokenVersion: number
+}
+
+// The row id and the column name are the associated data: a ciphertext copied to another row or column fails.
+const accessAad = (id: string): string => `${id}:access`
+const refreshAad = (id: string): string => `${id}:refresh`
+
+interface ConnectionRow {
+  id: string
+  user_id: string
+  provider: ConnectionProvider
+  provider_user_id: string | null
+  status: ConnectionStatus
+  scopes: string[]
+  access_token_enc: Uint8Array | null
+  refresh_token_enc: Uint8Array | null
+  access_expires_at: Date | null
+  token_version: number
+}
+
+const COLUMNS = `id::text AS id, user_id, provider, provider_user_id, status, scopes, access_token_enc, refresh_token_enc,
+  access_expires_at, token_version`
+
+function summary(row: ConnectionRow): ConnectionSummary {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    provider: row.provider,
+    providerUserId: row.provider_user_id,
+    status: row.status,
+    scopes: row.scopes,
+    accessExpiresAt: row.access_expires_at
+  }
+}
+
+export interface NewConnection {
+  userId: string
+  provider: ConnectionProvider
+  providerUserId: string
+  scopes: readonly string[]
+  tokens: ConnectionTokens
+}
+
+/**
+ * Stores the tokens of a (re)connected user, encrypted. Reconnecting replaces the tokens, reactivates the
+ * connection and bumps the version, so a refresh that started before it cannot overwrite the new pair.
+ */
+export async function saveConnection(db: Queryable, cipher: TokenCipher, connection: NewConnection): Promise<string> {
+  const { rows: existing } = await db.query<{ id: string }>(
+    'SELECT id::text AS id FROM connections WHERE user_id = $1 AND provider = $2', [connection.userId, connection.provider])
+  const id = existing[0]?.id ?? randomUUID()
+  const { tokens } = connection
+  await db.query(
+    `INSERT INTO connections (id, user_id, provider, provider_user_id, status, scopes, access_token_enc, refresh_token_enc,
+                              access_expires_at, token_version)
+     VALUES ($1::uuid, $2, $3, $4, 'active', $5::text[], $6, $7, $8, 1)
+     ON CONFLICT (user_id, provider) DO UPDATE SET
+       provider_user_id = excluded.provider_user_id, status = 'active', scopes = excluded.scopes,
+       access_token_enc = excluded.access_token_enc, refresh_token_enc = excluded.refresh_token_enc,
+       access_expires_at = excluded.access_expires_at, token_version = connections.token_version + 1, updated_at = now()`,
+    [id, connection.userId, connection.provider, connection.providerUserId, [...connection.scopes],
+      cipher.encrypt(tokens.accessToken, accessAad(id)),
+      tokens.refreshToken === null ? null : cipher.encrypt(tokens.refreshToken, refreshAad(id)),
+      tokens.accessExpiresAt])
+  return id
+}
+
+/**
+ * Loads and decrypts a connection's tokens. When they were written with an older key, they are re-encrypted with
+ * the newest one on the way (guarded by the version, so a concurrent refresh wins).
+ */
+export async function loadConnection(
+  db: Queryable, cipher: TokenCipher, userId: string, provider: ConnectionProvider
+): Promise<LoadedConnection | undefined> {
+  const { rows } = await db.query<ConnectionRow>(`SELECT ${COLUMNS} FROM connections WHERE user_id = $1 AND provider = $2`, [userId, provider])
+  const row = rows[0]
+  if (row === undefined || row.access_token_enc === null) return undefined
+  const access = cipher.decrypt(Buffer.from(row.access_token_enc), accessAad(row.id))
+  const refresh = row.refresh_token_enc === null ? null : cipher.decrypt(Buffer.from(row.refresh_token_enc), refreshAad(row.id))
+  const loaded: LoadedConnection = {
+    ...summary(row),
+    accessToken: access.plaintext,
+    refreshToken: refresh?.plaintext ?? null,
+    tokenVersion: Number(row.token_version)
+  }
+  if (access.stale || refresh?.stale === true) {
+    const written = await writeTokens(db, cipher, loaded.id, loaded.tokenVersion, loaded)
+    if (written) loaded.tokenVersion++
+  }
+  return loaded
+}
+
+/**
+ * Replaces the token pair only if nobody wrote a newer one since `expectedVersion` was read: the guard that keeps
+ * a slow or stale refresher from overwriting (and so losing) a rotated refresh token. Returns false when it lost.
+ */
+export async function writeTokens(
+  db: Queryable, cipher: TokenCipher, id: string, expectedVersion: number, tokens: ConnectionTokens
+): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE connections SET access_token_enc = $3, refresh_token_enc = $4, access_expires_at = $5,
+       token_version = token_version + 1, status = 'active', updated_at = now()
+     WHERE id = $1::uuid AND token_version = $2`,
+    [id, expectedVersion, cipher.encrypt(tokens.accessToken, accessAad(id)),
+      tokens.refreshToken === null ? null : cipher.encrypt(tokens.refreshToken, refreshAad(id)), tokens.accessExpiresAt])
+  return rowCount === 1
+}
+
+/** After `invalid_grant`: the user must connect again; the dead tokens are dropped. */
+export async function markReauthRequired(db: Queryable, id: string): Promise<void> {
+  await db.query(
+    `UPDATE connections SET status = 'reauth_required', access_token_enc = NULL, refresh_token_enc = NULL,
+       token_version = token_version + 1, updated_at = now() WHERE id = $1::uuid`, [id])
+}
+
+export async function listConnections(db: Queryable, userId: string): Promise<ConnectionSummary[]> {
+  const { rows } = await db.query<ConnectionRow>(`SELECT ${COLUMNS} FROM connections WHERE user_id = $1 ORDER BY provider`, [userId])
+  return rows.map(summary)
+}
+
+/** Deletes the connection and its tokens; returns false when there was none. */
+export async function deleteConnection(db: Queryable, userId: string, provider: ConnectionProvider): Promise<boolean> {
+  const { rowCount } = await db.query('DELETE FROM connections WHERE user_id = $1 AND provider = $2', [userId, provider])
+  return rowCount > 0
+}
