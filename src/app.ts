@@ -1,6 +1,8 @@
 import { createAudit } from './auth/audit.ts'
 import { createAuthenticator } from './auth/principals.ts'
+import { createStateSigner } from './auth/oauth-state.ts'
 import { createPseudonymizer, type Pseudonymize } from './auth/secrets.ts'
+import { createTokenCipher } from './auth/token-crypto.ts'
 import type { EventCache } from './cache/cache.ts'
 import { createMemoryCache } from './cache/memory.ts'
 import { createRedisCache } from './cache/redis.ts'
@@ -52,6 +54,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     logger.warn({ dataDir: config.dataDir === 'memory://' ? 'memory://' : 'set' }, 'embedded mode: generated development keys for tokens and log pseudonyms; set TOKEN_ENCRYPTION_KEYS and LOG_PSEUDONYM_KEY for production')
   }
   const pseudonymize = createPseudonymizer(secrets.logPseudonymKey)
+  const tokenCipher = createTokenCipher(secrets.tokenEncryptionKeys)
+  const stateSigner = createStateSigner(secrets.tokenEncryptionKeys[0]!.key)
   const metrics = createMetrics()
 
   const db = await openDatabase(config)
@@ -113,6 +117,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     authenticator: createAuthenticator(db, config.adminApiToken),
     audit: createAudit(pseudonymize, metrics),
     pseudonymize,
+    tokenCipher,
+    stateSigner,
     now,
     notifyCommitted: () => relay?.notify(),
     readiness,

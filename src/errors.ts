@@ -25,6 +25,10 @@ export const ERROR_CODES = {
   BB_SIGNATURE_STALE: { status: 401, expose: true, retryable: false, errorType: 'signature_error' },
   BB_VERIFICATION_TOKEN_MISMATCH: { status: 401, expose: true, retryable: false, errorType: 'authentication_error' },
   BB_WEBHOOK_MALFORMED: { status: 400, expose: true, retryable: false, errorType: 'validation_error' },
+  // OAuth connections
+  BB_OAUTH_STATE_INVALID: { status: 400, expose: true, retryable: false, errorType: 'authentication_error' },
+  BB_OAUTH_DENIED: { status: 400, expose: true, retryable: false, errorType: 'authentication_error' },
+  BB_OAUTH_EXCHANGE_FAILED: { status: 502, expose: true, retryable: true, errorType: 'upstream_error' },
   // Per-sample rejections (reported inside a 200 upload response, never as the request's status)
   BB_SAMPLE_MALFORMED: { status: 422, expose: true, retryable: false, errorType: 'validation_error' },
   BB_SAMPLE_UNKNOWN_TYPE: { status: 422, expose: true, retryable: false, errorType: 'validation_error' },

@@ -3,7 +3,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Audit } from '../auth/audit.ts'
 import type { Authenticator } from '../auth/principals.ts'
 import type { EventCache } from '../cache/cache.ts'
+import type { StateSigner } from '../auth/oauth-state.ts'
 import type { Pseudonymize } from '../auth/secrets.ts'
+import type { TokenCipher } from '../auth/token-crypto.ts'
 import type { Config } from '../config/load.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Metrics } from '../metrics/registry.ts'
@@ -29,6 +31,10 @@ export interface HttpContext {
   audit: Audit
   /** User ids reach logs only through this keyed pseudonym. */
   pseudonymize: Pseudonymize
+  /** Encrypts OAuth tokens at rest. */
+  tokenCipher: TokenCipher
+  /** Signs and checks the OAuth `state`. */
+  stateSigner: StateSigner
   now: () => number
   /** Tells the outbox relay that new rows were committed (publishing then starts without waiting for a poll). */
   notifyCommitted: () => void

@@ -2,6 +2,7 @@ import Fastify, { LogController } from 'fastify'
 import { BridgeError } from '../errors.ts'
 import type { HttpContext, HttpServer } from './context.ts'
 import { sendError, toBridgeError } from './errors.ts'
+import { registerConnectionRoutes } from './routes/connections.ts'
 import { registerHealthKitRoutes } from './routes/healthkit.ts'
 import { registerOperationsRoutes } from './routes/operations.ts'
 import { registerUserRoutes } from './routes/users.ts'
@@ -62,5 +63,6 @@ export function createHttpServer(context: HttpContext): HttpServer {
   registerUserRoutes(app, context)
   if (context.config.healthkitEnabled) registerHealthKitRoutes(app, context)
   registerWebhookRoutes(app, context)
+  registerConnectionRoutes(app, context)
   return app
 }
