@@ -63,7 +63,7 @@ for (const adapter of ADAPTERS) {
       const config = loadConfig({ ...BASE_TEST_ENV })
       const stored = await loadConnection(app.db, createTokenCipher(config.tokenEncryptionKeys!), CANARY.userId, 'oura')
       assert.equal(stored?.providerUserId, 'oura-user-1', 'personal_info.id is kept for webhook routing')
-      const info = await fetch(`${sim.baseUrl}/v2/usercollection/personal_info`, { headers: { authorization: `Bearer ${stored!.accessToken}` } })
+      const info = await fetch(`${sim.baseUrl}/v2/usercollection/personal_info`, { headers: { authorization: `Bearer ${stored.accessToken}` } })
       assert.equal(info.status, 200, 'the stored access token works at Oura')
       const { rows } = await app.db.query<{ action: string }>("SELECT action FROM audit_log WHERE action LIKE 'connection%' ORDER BY id")
       assert.deepEqual(rows.map((row) => row.action), ['connection.start', 'connection.create', 'connections.read'])
