@@ -28,7 +28,8 @@ export const ERROR_CODES = {
   // OAuth connections
   BB_OAUTH_STATE_INVALID: { status: 400, expose: true, retryable: false, errorType: 'authentication_error' },
   BB_OAUTH_DENIED: { status: 400, expose: true, retryable: false, errorType: 'authentication_error' },
-  BB_OAUTH_EXCHANGE_FAILED: { status: 502, expose: true, retryable: true, errorType: 'upstream_error' },
+  // Not retryable: the code and the state are single-use, so only a new connection attempt can succeed.
+  BB_OAUTH_EXCHANGE_FAILED: { status: 502, expose: true, retryable: false, errorType: 'upstream_error' },
   // Per-sample rejections (reported inside a 200 upload response, never as the request's status)
   BB_SAMPLE_MALFORMED: { status: 422, expose: true, retryable: false, errorType: 'validation_error' },
   BB_SAMPLE_UNKNOWN_TYPE: { status: 422, expose: true, retryable: false, errorType: 'validation_error' },
