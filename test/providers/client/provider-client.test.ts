@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import fc from 'fast-check'
+import { DEFAULT_BACKOFF, backoffDelayMs } from '../../../src/providers/client/backoff.ts'
+import { ProviderRequestError, createProviderClient, parseRetryAfterMs } from '../../../src/providers/client/provider-client.ts'
+import { createRateBudget } from '../../../src/providers/client/rate-budget.ts'
+import { createMetrics } from '../../../src/metrics/registry.ts'
+import { startOuraSimulator, type OuraSimulator } from '../../../src/simulators/oura/index.ts'
+
+const PERSONAL_INFO = '/v2/usercollection/personal_info'
+
+async function setup(t: { after: (fn: () => Promise<void>) => void }, overrides: { budget?: number, threshold?: number, halfOpenMs?: number, timeoutMs?: number } = {}) {
+  const sim: OuraSimulator = await startOuraSimulator({ seed: 3 })
+  t.after(() => sim.close())
+  sim.addUser({ days: 1, userId: 'client-user' })
+  const token = sim.issueTokens('client-user').access_token
+  const metrics = createMetrics()
+  const client = createProviderClient({
+    provider: 'oura', baseUrl: sim.baseUrl, timeoutMs: overrides.timeoutMs ?? 2000,
+    budget: createRateBudget(overrides.budget ?? 5000, 300_000),
+    breakerThreshold: overrides.threshold ?? 3, breakerHalfOpenAfterMs: overrides.halfOpenMs ?? 200, metrics, now: Date.now
+  })
+  return { sim, token, client, metrics }
+}
+
+async function failure(promise: Promise<unknown>): Promise<ProviderRequestError> {
+  try {
+    await promise
+  } catch (error) {
+    assert.ok(error instanceof ProviderRequestError, `expected a ProviderRequestError, got ${String(error)}`)
+    return error
+  }
+  throw new Error('the request succeeded')
+}
+
+describe('provider client (against the Oura simulator)', () => {
+  test('fetches a document and classifies 401, 403 and 404', async (t) => {
+    const { sim, token, client } = await setup(t)
+    assert.equal((await client.getJson(PERSONAL_INFO, token) as { id: string }).id, 'client-user')
+    const unauthorized = await failure(client.getJson(PERSONAL_INFO, 'not-a-token'))
+    assert.deepEqual([unauthorized.errorType, unauthorized.retryable, unauthorized.status], ['authentication_error', true, 401])
+    const limited = sim.issueTokens('client-user', ['daily']).access_token
+    const forbidden = await failure(client.getJson(PERSONAL_INFO, limited))
+    assert.deepEqual([forbidden.errorType, forbidden.retryable, forbidden.status], ['authentication_error', false, 403])
+    const missing = await failure(client.getJson('/v2/usercollection/sleep/does-not-exist', token))
+    assert.deepEqual([missing.errorType, missing.retryable, missing.status], ['validation_error', false, 404])
+    assert.equal(client.breakerState(), 'closed', 'client errors do not trip the breaker')
+  })
+
+  test("a 429 is a retryable rate_limit_error carrying the provider's Retry-After", async (t) => {
+    const { sim, token, client } = await setup(t)
+    sim.faults.tooManyRequests({ next: 1, retryAfterSeconds: 17 })
+    const limited = await failure(client.getJson(PERSONAL_INFO, token))
+    assert.deepEqual([limited.errorType, limited.retryable, limited.retryAfterMs], ['rate_limit_error', true, 17_000])
+    assert.ok(await client.getJson(PERSONAL_INFO, token))
+  })
+
+  test('sustained 5xx opens the breaker (no more requests reach the provider) and a success closes it', async (t) => {
+    const { sim, token, client, metrics } = await setup(t, { threshold: 3, halfOpenMs: 150 })
+    sim.faults.serverErrors({ ratio: 1, status: 503 })
+    for (let index = 0; index < 3; index++) {
+      assert.equal((await failure(client.getJson(PERSONAL_INFO, token))).errorType, 'upstream_error')
+    }
+    assert.equal(client.breakerState(), 'open')
+    const seenBefore = sim.requestCount()
+    const fastFail = await failure(client.getJson(PERSONAL_INFO, token))
+    assert.match(fastFail.message, /circuit open/)
+    assert.equal(sim.requestCount(), seenBefore, 'an open breaker sends nothing')
+    sim.faults.clear()
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    assert.ok(await client.getJson(PERSONAL_INFO, token), 'the half-open trial succeeds')
+    assert.equal(client.breakerState(), 'closed')
+    assert.match(await metrics.registry.metrics(), /provider_requests_total\{provider="oura",status="circuit_open"\} 1/)
+  })
+
+  test('a slow provider is a retryable timeout_error', async (t) => {
+    const { sim, token, client } = await setup(t, { timeoutMs: 100 })
+    sim.faults.latency({ ms: 500 })
+    const slow = await failure(client.getJson(PERSONAL_INFO, token))
+    assert.deepEqual([slow.errorType, slow.retryable], ['timeout_error', true])
+  })
+
+  test('the request budget fails fast locally, with the wait until a slot frees', async (t) => {
+    const { sim, token, client } = await setup(t, { budget: 2 })
+    await client.getJson(PERSONAL_INFO, token)
+    await client.getJson(PERSONAL_INFO, token)
+    const before = sim.requestCount()
+    const over = await failure(client.getJson(PERSONAL_INFO, token))
+    assert.equal(over.errorType, 'rate_limit_error')
+    assert.ok(over.retryAfterMs !== undefined && over.retryAfterMs > 299_000 && over.retryAfterMs <= 300_000)
+    assert.equal(sim.requestCount(), before)
+  })
+})
+
+describe('backoff, budget and Retry-After', () => {
+  test('delays grow ×2 from 1 s, cap at 300 s, stay within ±10 %, and never undercut Retry-After', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 40 }), fc.double({ min: 0, max: 0.999999, noNaN: true }), (attempt, random) => {
+      const nominal = Math.min(300_000, 1000 * 2 ** (attempt - 1))
+      const delay = backoffDelayMs(DEFAULT_BACKOFF, attempt, () => random)
+      assert.ok(delay >= Math.floor(nominal * 0.9) && delay <= Math.ceil(nominal * 1.1), `${attempt}: ${delay}`)
+      assert.equal(backoffDelayMs(DEFAULT_BACKOFF, attempt, () => random, 400_000), 400_000)
+    }))
+    assert.deepEqual([1, 2, 3, 10].map((attempt) => backoffDelayMs(DEFAULT_BACKOFF, attempt, () => 0.5)), [1000, 2000, 4000, 300_000])
+  })
+
+  test('the sliding window admits exactly N requests per window', () => {
+    const budget = createRateBudget(3, 1000)
+    assert.deepEqual([0, 10, 20].map((at) => budget.take(at).ok), [true, true, true])
+    assert.deepEqual(budget.take(500), { ok: false, retryAfterMs: 500 })
+    assert.equal(budget.take(1000).ok, true, 'the first slot frees after the window')
+    assert.equal(budget.take(1005).ok, false)
+  })
+
+  test('Retry-After is read in seconds or as an HTTP date', () => {
+    const now = Date.UTC(2026, 0, 1, 12, 0, 0)
+    assert.equal(parseRetryAfterMs('120', now), 120_000)
+    assert.equal(parseRetryAfterMs(new Date(now + 30_000).toUTCString(), now), 30_000)
+    assert.equal(parseRetryAfterMs('soon', now), undefined)
+    assert.equal(parseRetryAfterMs(null, now), undefined)
+  })
+})
