@@ -22,6 +22,7 @@ import pg from 'pg'
 import { createPostgresDatabase } from '../../src/storage/postgres.ts'
 import { migrate } from '../../src/storage/migrate.ts'
 import { updateDocsSection, docsFile } from '../lib/docs.ts'
+import { runBenchmark } from '../lib/run.ts'
 import { describeMachine, type Machine } from '../lib/environment.ts'
 import { backendCpu, cpuDelta, cpuMs, loadAverage, machineBusyMs, ownCpuMs } from '../lib/proc.ts'
 import { ADMIN_URL, createScratchDatabase, dropScratchDatabases } from '../lib/scratch-db.ts'
@@ -675,16 +676,4 @@ async function cleanUp(): Promise<void> {
   await dropScratchDatabases(flags['keep-db'], log)
 }
 
-process.once('SIGINT', () => {
-  log('interrupted; cleaning up')
-  void cleanUp().finally(() => process.exit(130))
-})
-
-try {
-  await main()
-} catch (error) {
-  process.exitCode = 1
-  log(`FAILED: ${(error as Error).stack ?? String(error)}`)
-} finally {
-  await cleanUp()
-}
+await runBenchmark(main, cleanUp, log)

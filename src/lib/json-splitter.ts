@@ -258,6 +258,17 @@ export function createJsonSplitter(options: SplitterOptions): JsonSplitter {
     onValue(capturePath, raw)
   }
 
+  /**
+   * Leaves the innermost container, whose closing bracket ends just before `end` in `chunk`: delivers it when it
+   * was the captured value. Returns the state that follows it.
+   */
+  function closeContainer(chunk: Buffer, end: number): number {
+    depth--
+    if (!capturing) path.pop()
+    else if (depth === captureDepth) emit(chunk, end)
+    return depth === 0 ? DONE : AFTER_VALUE
+  }
+
   /** Sets the innermost path entry to the key whose closing quote is at `end` in `chunk`. */
   function finishKey(chunk: Buffer, end: number): void {
     const size = keyBytes + end - keyStart
@@ -290,10 +301,7 @@ export function createJsonSplitter(options: SplitterOptions): JsonSplitter {
           }
           if (c === CLOSE_BRACKET && s === ARRAY_FIRST) {
             i++
-            depth--
-            if (!capturing) path.pop()
-            else if (depth === captureDepth) emit(chunk, i)
-            s = depth === 0 ? DONE : AFTER_VALUE
+            s = closeContainer(chunk, i)
             continue
           }
           const kind = VALUE_KIND[c]!
@@ -356,10 +364,7 @@ export function createJsonSplitter(options: SplitterOptions): JsonSplitter {
             s = STRING
           } else if (c === CLOSE_BRACE && s === OBJECT_FIRST) {
             i++
-            depth--
-            if (!capturing) path.pop()
-            else if (depth === captureDepth) emit(chunk, i)
-            s = depth === 0 ? DONE : AFTER_VALUE
+            s = closeContainer(chunk, i)
           } else {
             throw syntaxError(c === CLOSE_BRACE ? 'trailing comma' : 'expected a string key', i)
           }
@@ -466,10 +471,7 @@ export function createJsonSplitter(options: SplitterOptions): JsonSplitter {
             }
           } else if (c === (container === ARRAY ? CLOSE_BRACKET : CLOSE_BRACE)) {
             i++
-            depth--
-            if (!capturing) path.pop()
-            else if (depth === captureDepth) emit(chunk, i)
-            s = depth === 0 ? DONE : AFTER_VALUE
+            s = closeContainer(chunk, i)
           } else {
             throw syntaxError(container === ARRAY ? 'expected \',\' or \']\'' : 'expected \',\' or \'}\'', i)
           }

@@ -21,21 +21,17 @@ export interface SampleRejection extends Rejection {
 }
 
 export interface UploadResult {
-  /** Events inserted or replaced by a newer revision. */
-  accepted: number
   /** Events identical to what was already stored (re-uploads). */
   duplicates: number
   /** Valid samples without a catalog metric (in-bed spans, metrics the bridge does not map). */
   ignored: number
-  /** Events removed by deletions. */
-  deleted: number
   /** The first MAX_LISTED_REJECTIONS rejections; `rejected_count` has the total. */
   rejected: SampleRejection[]
   rejectedCount: number
   unsupportedMetrics: string[]
-  /** Committed events, for after-commit work such as cache updates. */
+  /** Committed events (inserted or replaced by a newer revision), for the answer and after-commit work. */
   written: BiometricEvent[]
-  /** The `op: "delete"` events of committed deletions, for after-commit cache invalidation. */
+  /** The `op: "delete"` events of committed deletions, for the answer and after-commit cache invalidation. */
   removed: BiometricEvent[]
 }
 
@@ -67,7 +63,7 @@ export async function ingestHealthKitUpload(
   const nowMs = deps.now()
   const origin = { userId, source: 'healthkit' as const, ingestedAt: new Date(nowMs).toISOString() }
   const result: UploadResult = {
-    accepted: 0, duplicates: 0, ignored: 0, deleted: 0, rejected: [], rejectedCount: 0, unsupportedMetrics: [], written: [], removed: []
+    duplicates: 0, ignored: 0, rejected: [], rejectedCount: 0, unsupportedMetrics: [], written: [], removed: []
   }
   const unsupported = new Set<string>()
   // Keyed by event_id: a repeated sample within one flush keeps its last occurrence (PostgreSQL cannot
@@ -180,7 +176,6 @@ export async function ingestHealthKitUpload(
         await writing
         if (deletions.length > 0) {
           result.removed = await deleteRecordsWithOutbox(tx, userId, 'healthkit', deletions, origin.ingestedAt)
-          result.deleted = result.removed.length
         }
       })
     }
@@ -198,7 +193,6 @@ export async function ingestHealthKitUpload(
     await iterator.return?.()
   }
 
-  result.accepted = result.written.length
   result.unsupportedMetrics = [...unsupported]
   recordMetrics(deps.metrics, result)
   return result
@@ -206,11 +200,11 @@ export async function ingestHealthKitUpload(
 
 function recordMetrics(metrics: Metrics, result: UploadResult): void {
   const samples = metrics.healthkitSamplesTotal
-  samples.inc({ outcome: 'accepted' }, result.accepted)
+  samples.inc({ outcome: 'accepted' }, result.written.length)
   samples.inc({ outcome: 'duplicate' }, result.duplicates)
   samples.inc({ outcome: 'rejected' }, result.rejectedCount)
   samples.inc({ outcome: 'ignored' }, result.ignored)
-  samples.inc({ outcome: 'deleted' }, result.deleted)
+  samples.inc({ outcome: 'deleted' }, result.removed.length)
   for (const event of result.written) {
     metrics.biometricValues.observe({ metric_type: event.metric, device_type: event.device_type }, event.value)
   }

@@ -39,22 +39,22 @@ export function registerHealthKitRoutes(app: HttpServer, context: HttpContext): 
         { db: context.db, metrics: context.metrics, now: context.now },
         device.userId, format, request.body,
         { maxSamples: context.config.healthkitMaxSamples, maxBodyBytes: context.config.healthkitMaxBodyBytes, flushEvents: FLUSH_EVENTS })
-      if (result.written.length > 0 || result.deleted > 0) context.notifyCommitted()
+      if (result.written.length > 0 || result.removed.length > 0) context.notifyCommitted()
       context.metrics.webhookProcessDurationSeconds.observe({ source: 'healthkit' }, (performance.now() - startedAt) / 1000)
       // Only after the commit, and best effort: the cache never throws and waits at most its command timeout.
       await context.cache.recordCommitted(result.written)
       if (result.removed.length > 0) await context.cache.forget(result.removed)
       request.log.info({
         user: context.pseudonymize(device.userId), device: device.id, format,
-        accepted: result.accepted, duplicates: result.duplicates, rejected: result.rejectedCount, deleted: result.deleted
+        accepted: result.written.length, duplicates: result.duplicates, rejected: result.rejectedCount, deleted: result.removed.length
       }, 'healthkit upload stored')
       return {
-        accepted: result.accepted,
+        accepted: result.written.length,
         duplicates: result.duplicates,
         rejected: result.rejected,
         rejected_count: result.rejectedCount,
         ignored: result.ignored,
-        deleted: result.deleted,
+        deleted: result.removed.length,
         unsupported_metrics: result.unsupportedMetrics
       }
     }

@@ -3,6 +3,7 @@ import type { MetricName } from '../../domain/catalog.ts'
 import { parseInstant } from '../../domain/validation.ts'
 import { deviceTypeOf } from './device.ts'
 import type { SampleOutcome } from './native.ts'
+import { asObject } from '../json-object.ts'
 
 /** Health Auto Export metric names → catalog metric (design §7). `sleep_analysis` is handled separately. */
 const EXPORT_METRICS: Readonly<Record<string, MetricName>> = {
@@ -50,12 +51,6 @@ export function parseExportDate(text: unknown): string | undefined {
   return parseInstant(iso) === undefined ? undefined : iso
 }
 
-function record(value: unknown): Record<string, unknown> | undefined {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-    ? value as Record<string, unknown>
-    : undefined
-}
-
 const rejected = (code: 'BB_SAMPLE_MALFORMED' | 'BB_SAMPLE_BAD_TIME', message: string): SampleOutcome =>
   ({ kind: 'rejected', rejection: { code, message } })
 
@@ -66,7 +61,7 @@ export interface ExportMetricHeader {
 
 /** Maps one data point of a Health Auto Export metric to event drafts. */
 export function normalizeExportPoint(header: ExportMetricHeader, input: unknown): SampleOutcome {
-  const point = record(input)
+  const point = asObject(input)
   if (point === undefined) return rejected('BB_SAMPLE_MALFORMED', 'data point must be an object')
   const sourceName = typeof point.source === 'string' ? point.source : ''
   const deviceType = deviceTypeOf(sourceName, ...sourceName.split('|'))
@@ -127,7 +122,7 @@ function normalizeSleepPoint(
 
 /** Maps one Health Auto Export workout to workout-context drafts (energy, distance, average heart rate). */
 export function normalizeExportWorkout(input: unknown): SampleOutcome {
-  const workout = record(input)
+  const workout = asObject(input)
   if (workout === undefined) return rejected('BB_SAMPLE_MALFORMED', 'workout must be an object')
   const start = parseExportDate(workout.start)
   const end = parseExportDate(workout.end)
@@ -136,11 +131,11 @@ export function normalizeExportWorkout(input: unknown): SampleOutcome {
   const quantities: ReadonlyArray<[unknown, MetricName]> = [
     [workout.activeEnergyBurned ?? workout.activeEnergy, 'active_calories'],
     [workout.distance, 'distance_meters'],
-    [workout.avgHeartRate ?? record(workout.heartRate)?.avg, 'heart_rate']
+    [workout.avgHeartRate ?? asObject(workout.heartRate)?.avg, 'heart_rate']
   ]
   const drafts: EventDraft[] = []
   for (const [quantityInput, metric] of quantities) {
-    const quantity = record(quantityInput)
+    const quantity = asObject(quantityInput)
     if (quantity === undefined) continue
     if (typeof quantity.qty !== 'number') return rejected('BB_SAMPLE_MALFORMED', `${metric} qty must be a number`)
     drafts.push({

@@ -3,6 +3,7 @@ import type { Rejection } from '../../domain/validation.ts'
 import { parseInstant } from '../../domain/validation.ts'
 import { deviceTypeOf } from './device.ts'
 import { QUANTITY_TYPES, SLEEP_ANALYSIS, SLEEP_STAGES, shortTypeName } from './types.ts'
+import { asObject } from '../json-object.ts'
 
 /** What one sample of an upload turned into. */
 export type SampleOutcome =
@@ -13,12 +14,6 @@ export type SampleOutcome =
 
 const UUID_PATTERN = /^[A-Za-z0-9-]{1,128}$/
 
-function record(value: unknown): Record<string, unknown> | undefined {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-    ? value as Record<string, unknown>
-    : undefined
-}
-
 const malformed = (message: string): SampleOutcome =>
   ({ kind: 'rejected', rejection: { code: 'BB_SAMPLE_MALFORMED', message } })
 
@@ -27,7 +22,7 @@ const malformed = (message: string): SampleOutcome =>
  * by buildEvent; this function only understands the shape and the HealthKit type.
  */
 export function normalizeNativeSample(input: unknown): SampleOutcome {
-  const sample = record(input)
+  const sample = asObject(input)
   if (sample === undefined) return malformed('sample must be an object')
   const { uuid, type, start, end, value, unit } = sample
   if (typeof uuid !== 'string' || !UUID_PATTERN.test(uuid)) return malformed('uuid must be a HealthKit UUID string')
@@ -42,8 +37,8 @@ export function normalizeNativeSample(input: unknown): SampleOutcome {
     return { kind: 'rejected', rejection: { code: 'BB_SAMPLE_BAD_TIME', message: 'updated_at must be an ISO-8601 timestamp with a zone' } }
   }
 
-  const source = record(sample.source)
-  const device = record(sample.device)
+  const source = asObject(sample.source)
+  const device = asObject(sample.device)
   const base = {
     start: start as string,
     end: end as string,
@@ -78,7 +73,7 @@ export interface Deletion {
 }
 
 export function parseDeletion(input: unknown): Deletion | Rejection {
-  const entry = record(input)
+  const entry = asObject(input)
   const uuid = entry?.uuid
   if (typeof uuid !== 'string' || !UUID_PATTERN.test(uuid)) {
     return { code: 'BB_SAMPLE_MALFORMED', message: 'deleted entries need a HealthKit uuid' }

@@ -3,6 +3,7 @@ import type { MetricName } from '../../domain/catalog.ts'
 import { formatInstant, offsetMinutesOf } from '../../domain/time.ts'
 import { parseInstant, type Rejection } from '../../domain/validation.ts'
 import { parseOuraDataType, type OuraDataType } from './documents.ts'
+import { asObject } from '../json-object.ts'
 
 /** What one fetched Oura document (or one heart-rate row) turned into. */
 export type OuraOutcome =
@@ -91,12 +92,6 @@ const ZONE_PATTERN = /(?:Z|[+-]\d{2}:?\d{2})$/i
 /** Oura ids are UUIDs; anything printable and bounded is accepted, since the id is only ever a storage key. */
 const ID_PATTERN = /^[\x21-\x7e]{1,128}$/
 
-function record(value: unknown): Record<string, unknown> | undefined {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-    ? value as Record<string, unknown>
-    : undefined
-}
-
 function rejected(code: Rejection['code'], message: string): HeartRateOutcome {
   return { kind: 'rejected', rejection: { code, message } }
 }
@@ -118,7 +113,7 @@ function numberAt(document: Record<string, unknown>, path: readonly string[]): n
   let current: unknown = document
   for (const key of path) {
     if (current == null) return null
-    const object = record(current)
+    const object = asObject(current)
     if (object === undefined) return undefined
     current = Object.hasOwn(object, key) ? object[key] : undefined
   }
@@ -198,7 +193,7 @@ export function normalizeOuraDocument(dataType: string, input: unknown): OuraOut
   if (type === undefined) {
     return rejected('BB_SAMPLE_UNKNOWN_TYPE', `Oura data type ${String(dataType).slice(0, 40)} is not supported`)
   }
-  const document = record(input)
+  const document = asObject(input)
   if (document === undefined) return rejected('BB_SAMPLE_MALFORMED', 'an Oura document must be an object')
   const id = document.id
   if (typeof id !== 'string' || !ID_PATTERN.test(id)) {
@@ -207,7 +202,7 @@ export function normalizeOuraDocument(dataType: string, input: unknown): OuraOut
   // meta arrived with spec 1.29; older documents have none, and then revisions cannot be ordered.
   let sourceUpdatedAt: string | null = null
   if (document.meta != null) {
-    const meta = record(document.meta)
+    const meta = asObject(document.meta)
     if (meta === undefined) return rejected('BB_SAMPLE_MALFORMED', 'meta must be an object')
     if (meta.updated_at != null) {
       const updatedAt = utcTimestamp(meta.updated_at)
@@ -229,7 +224,7 @@ export function normalizeOuraDocument(dataType: string, input: unknown): OuraOut
  * relabels would otherwise be stored twice.
  */
 export function normalizeOuraHeartRateRow(input: unknown): HeartRateOutcome {
-  const row = record(input)
+  const row = asObject(input)
   if (row === undefined) return rejected('BB_SAMPLE_MALFORMED', 'a heart-rate row must be an object')
   const at = utcTimestamp(row.timestamp)
   const atMs = parseInstant(at)

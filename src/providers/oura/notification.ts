@@ -1,4 +1,5 @@
 import { BridgeError } from '../../errors.ts'
+import { asObject } from '../json-object.ts'
 
 export const OURA_EVENT_TYPES = ['create', 'update', 'delete'] as const
 export type OuraEventType = (typeof OURA_EVENT_TYPES)[number]
@@ -31,10 +32,8 @@ export function parseOuraNotification(rawBody: Buffer): OuraNotification {
   } catch {
     throw new BridgeError('BB_WEBHOOK_MALFORMED', 'body is not valid JSON')
   }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new BridgeError('BB_WEBHOOK_MALFORMED', 'body must be a JSON object')
-  }
-  const record = body as Record<string, unknown>
+  const record = asObject(body)
+  if (record === undefined) throw new BridgeError('BB_WEBHOOK_MALFORMED', 'body must be a JSON object')
   const eventType = field(record, 'event_type')
   if (!(OURA_EVENT_TYPES as readonly string[]).includes(eventType)) {
     throw new BridgeError('BB_WEBHOOK_MALFORMED', 'event_type must be create, update or delete')
