@@ -12,6 +12,7 @@ import type { HttpServer, Readiness } from './http/context.ts'
 import { createKafkaPublisher } from './bus/kafka.ts'
 import { createHttpServer } from './http/server.ts'
 import { DEFAULT_RELAY_OPTIONS, createOutboxRelay, type OutboxRelay } from './pipeline/outbox-relay.ts'
+import { createProviderWork } from './pipeline/provider-work.ts'
 import { Releasers } from './lib/lifecycle.ts'
 import { createLogger, describeError, type Logger } from './lib/logger.ts'
 import { createMetrics, type Metrics } from './metrics/registry.ts'
@@ -91,6 +92,15 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     releasers.add('outbox relay', () => outboxRelay.stop())
   }
 
+  const audit = createAudit(pseudonymize, metrics)
+  // Provider receipts: the worker pool (unless MAX_CONCURRENT_WEBHOOKS=0) and the one-node periodic jobs.
+  const providerWork = createProviderWork({
+    config, db, cache, metrics, logger, audit, pseudonymize, tokenCipher, now, notifyCommitted: () => relay?.notify()
+  })
+  await providerWork.seedWebhookAge()
+  providerWork.start()
+  releasers.add('receipt worker and scheduled jobs', () => providerWork.stop(config.shutdownTimeoutMs / 2))
+
   const readiness = async (): Promise<Readiness> => {
     let database: Readiness['dependencies'][string] = { state: 'up' }
     try {
@@ -115,12 +125,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     metrics,
     logger,
     authenticator: createAuthenticator(db, config.adminApiToken),
-    audit: createAudit(pseudonymize, metrics),
+    audit,
     pseudonymize,
     tokenCipher,
     stateSigner,
     now,
     notifyCommitted: () => relay?.notify(),
+    notifyReceipts: () => providerWork.notify(),
     readiness,
     version: packageJson.version,
     startedAtMs: now()

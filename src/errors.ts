@@ -30,6 +30,21 @@ export const ERROR_CODES = {
   BB_OAUTH_DENIED: { status: 400, expose: true, retryable: false, errorType: 'authentication_error' },
   // Not retryable: the code and the state are single-use, so only a new connection attempt can succeed.
   BB_OAUTH_EXCHANGE_FAILED: { status: 502, expose: true, retryable: false, errorType: 'upstream_error' },
+  // Provider administration (webhook subscriptions), run by the CLI and scheduled jobs. Not exposed: the message
+  // carries the provider's own error detail. Not retryable as a code: a 4xx needs a fix first, and a rerun after
+  // a 5xx is the operator's or the next schedule's call.
+  BB_PROVIDER_REQUEST_FAILED: { status: 502, expose: false, retryable: false, errorType: 'upstream_error' },
+  // Background processing of receipts: recorded on the receipt (`last_error_code`) and in logs, never a response.
+  // The retryable ones reschedule the receipt with backoff; the others end it at once.
+  BB_PROVIDER_RATE_LIMITED: { status: 503, expose: false, retryable: true, errorType: 'rate_limit_error' },
+  BB_PROVIDER_UNAVAILABLE: { status: 503, expose: false, retryable: true, errorType: 'upstream_error' },
+  BB_PROVIDER_TIMEOUT: { status: 503, expose: false, retryable: true, errorType: 'timeout_error' },
+  BB_PROVIDER_AUTH_REFUSED: { status: 503, expose: false, retryable: true, errorType: 'authentication_error' },
+  BB_TOKEN_REFRESH_BUSY: { status: 503, expose: false, retryable: true, errorType: 'authentication_error' },
+  BB_PROVIDER_FORBIDDEN: { status: 502, expose: false, retryable: false, errorType: 'authentication_error' },
+  BB_PROVIDER_REJECTED: { status: 502, expose: false, retryable: false, errorType: 'validation_error' },
+  BB_REAUTH_REQUIRED: { status: 409, expose: false, retryable: false, errorType: 'authentication_error' },
+  BB_NO_CONNECTION: { status: 404, expose: false, retryable: false, errorType: 'authentication_error' },
   // Per-sample rejections (reported inside a 200 upload response, never as the request's status)
   BB_SAMPLE_MALFORMED: { status: 422, expose: true, retryable: false, errorType: 'validation_error' },
   BB_SAMPLE_UNKNOWN_TYPE: { status: 422, expose: true, retryable: false, errorType: 'validation_error' },

@@ -5,6 +5,7 @@ import { ConfigError, toError } from '../errors.ts'
 import { runApiKeys, runDevices, runMigrate } from './admin-commands.ts'
 import { runDemo } from './demo.ts'
 import { runDlq } from './dlq.ts'
+import { runOuraSubscriptions } from './oura.ts'
 import { runServe } from './serve.ts'
 
 export interface CliIo {
@@ -27,6 +28,8 @@ Commands:
   devices create --user U [--name N]               issue a HealthKit device token; prints it once
   dlq list [--since T] [--until T] [--pending] [--limit N]      list dead-lettered messages
   dlq replay (<id>… | --since T [--until T] | --all)            re-publish dead letters to their topic
+  oura subscriptions (list | sync | renew | delete (<id>… | --all))
+                                 list, create (sync), renew or delete Oura webhook subscriptions; see docs/runbook.md
   demo [--days D] [--port P] [--keep-running]
                                  run the bridge on embedded defaults with a simulated iPhone uploading data
   help                           show this text
@@ -106,6 +109,21 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
             pendingOnly: values.pending || (action === 'replay' && ids.length === 0)
           }
         }, print)
+      }
+      case 'oura': {
+        const { positionals, values } = parseArgs({
+          args: rest, allowPositionals: true, strict: true, options: { all: { type: 'boolean', default: false } }
+        })
+        const [group, action, ...ids] = positionals
+        if (group === 'subscriptions' && (action === 'list' || action === 'sync' || action === 'renew')) {
+          if (ids.length > 0 || values.all) return fail(`oura subscriptions ${action} takes no ids and no --all`, EXIT.usage)
+          return await runOuraSubscriptions(config(), { action }, print)
+        }
+        if (group === 'subscriptions' && action === 'delete') {
+          if ((ids.length > 0) === values.all) return fail('oura subscriptions delete needs ids or --all, not both', EXIT.usage)
+          return await runOuraSubscriptions(config(), { action, ids, all: values.all }, print)
+        }
+        return fail('usage: bridge oura subscriptions list|sync|renew | bridge oura subscriptions delete (<id>… | --all)', EXIT.usage)
       }
       case 'demo': {
         const { values } = parseArgs({

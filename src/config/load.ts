@@ -36,6 +36,8 @@ export interface Config {
   oura: (OAuthProviderConfig & { webhookVerificationToken: string, authorizeUrl: string }) | undefined
   whoop: OAuthProviderConfig | undefined
   backfillDays: number
+  /** Period of the reconciliation poll, in minutes; 0 disables it. */
+  reconcileIntervalMinutes: number
   webhookToleranceSeconds: number
   /** Undefined only in embedded mode, where the app generates and keeps dev keys in DATA_DIR. */
   tokenEncryptionKeys: EncryptionKey[] | undefined
@@ -157,7 +159,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, op
     kafkaBrokers,
     kafkaTopic: raw('KAFKA_TOPIC') ?? 'biometric-events',
     kafkaDlqTopic: raw('KAFKA_DLQ_TOPIC') ?? 'biometric-events.dlq',
-    maxConcurrentWebhooks: integer('MAX_CONCURRENT_WEBHOOKS', 1, 10_000),
+    maxConcurrentWebhooks: integer('MAX_CONCURRENT_WEBHOOKS', 0, 10_000),
     maxReceiptBacklog: integer('MAX_RECEIPT_BACKLOG', 1, 100_000_000),
     maxReceiptAttempts: integer('MAX_RECEIPT_ATTEMPTS', 1, 1000),
     redisTtlSeconds: integer('REDIS_TTL_SECONDS', 1, 31_536_000),
@@ -168,6 +170,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, op
     oura,
     whoop: provider('WHOOP'),
     backfillDays: integer('BACKFILL_DAYS', 0, 3650),
+    reconcileIntervalMinutes: integer('RECONCILE_INTERVAL_MINUTES', 0, 10_080),
     webhookToleranceSeconds: integer('WEBHOOK_TOLERANCE_SECONDS', 1, 86_400),
     tokenEncryptionKeys,
     logPseudonymKey,

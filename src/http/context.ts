@@ -38,6 +38,8 @@ export interface HttpContext {
   now: () => number
   /** Tells the outbox relay that new rows were committed (publishing then starts without waiting for a poll). */
   notifyCommitted: () => void
+  /** Tells the receipt worker that new receipts were stored (work then starts without waiting for a poll). */
+  notifyReceipts: () => void
   readiness: () => Promise<Readiness>
   version: string
   startedAtMs: number

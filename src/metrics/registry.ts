@@ -10,8 +10,24 @@ export function createMetrics() {
   // Wide buckets: one histogram serves heart rates (~60), minutes (~400) and steps (~10,000).
   const valueBuckets = [1, 5, 10, 25, 50, 75, 100, 150, 250, 500, 1000, 2500, 5000, 10_000, 25_000, 100_000]
   const latencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+  // When each provider's newest live notification arrived (epoch ms); read at scrape time by the age gauge.
+  const lastWebhookAtMs = new Map<string, number>()
   const metrics = {
     registry,
+    /** Records a verified live notification; keeps the newest time (intake and start-up seeding may interleave). */
+    markWebhookReceived(provider: string, atMs: number): void {
+      if (atMs > (lastWebhookAtMs.get(provider) ?? Number.NEGATIVE_INFINITY)) lastWebhookAtMs.set(provider, atMs)
+    },
+    webhookLastReceivedAgeSeconds: new client.Gauge({
+      name: 'webhook_last_received_age_seconds',
+      help: 'Seconds since the newest verified notification of a provider arrived (absent until the first one); silence is visible',
+      labelNames: ['provider'] as const,
+      registers,
+      collect() {
+        const nowMs = Date.now()
+        for (const [provider, atMs] of lastWebhookAtMs) this.set({ provider }, Math.max(0, (nowMs - atMs) / 1000))
+      }
+    }),
     webhookEventsTotal: new client.Counter({
       name: 'webhook_events_total', help: 'Provider notifications accepted', labelNames: ['source', 'device_type'] as const, registers
     }),

@@ -98,7 +98,23 @@ export async function saveConnection(db: Queryable, cipher: TokenCipher, connect
 export async function loadConnection(
   db: Queryable, cipher: TokenCipher, userId: string, provider: ConnectionProvider
 ): Promise<LoadedConnection | undefined> {
-  const { rows } = await db.query<ConnectionRow>(`SELECT ${COLUMNS} FROM connections WHERE user_id = $1 AND provider = $2`, [userId, provider])
+  return loadWhere(db, cipher, 'user_id = $1 AND provider = $2', [userId, provider])
+}
+
+/** The connection a provider's notification belongs to (webhooks name the provider's user id). */
+export async function loadConnectionByProviderUser(
+  db: Queryable, cipher: TokenCipher, provider: ConnectionProvider, providerUserId: string
+): Promise<LoadedConnection | undefined> {
+  return loadWhere(db, cipher, 'provider = $1 AND provider_user_id = $2', [provider, providerUserId])
+}
+
+/** Re-reads a connection by id, e.g. after another process refreshed its tokens. */
+export async function loadConnectionById(db: Queryable, cipher: TokenCipher, id: string): Promise<LoadedConnection | undefined> {
+  return loadWhere(db, cipher, 'id = $1::uuid', [id])
+}
+
+async function loadWhere(db: Queryable, cipher: TokenCipher, where: string, params: readonly unknown[]): Promise<LoadedConnection | undefined> {
+  const { rows } = await db.query<ConnectionRow>(`SELECT ${COLUMNS} FROM connections WHERE ${where}`, params)
   const row = rows[0]
   if (row === undefined || row.access_token_enc === null) return undefined
   const access = cipher.decrypt(Buffer.from(row.access_token_enc), accessAad(row.id))
@@ -125,7 +141,7 @@ export async function writeTokens(
 ): Promise<boolean> {
   const { rowCount } = await db.query(
     `UPDATE connections SET access_token_enc = $3, refresh_token_enc = $4, access_expires_at = $5,
-       token_version = token_version + 1, status = 'active', updated_at = now()
+       token_version = token_version + 1, status = 'active', refresh_holder = NULL, refresh_lease_until = NULL, updated_at = now()
      WHERE id = $1::uuid AND token_version = $2`,
     [id, expectedVersion, cipher.encrypt(tokens.accessToken, accessAad(id)),
       tokens.refreshToken === null ? null : cipher.encrypt(tokens.refreshToken, refreshAad(id)), tokens.accessExpiresAt])
@@ -136,7 +152,43 @@ export async function writeTokens(
 export async function markReauthRequired(db: Queryable, id: string): Promise<void> {
   await db.query(
     `UPDATE connections SET status = 'reauth_required', access_token_enc = NULL, refresh_token_enc = NULL,
-       token_version = token_version + 1, updated_at = now() WHERE id = $1::uuid`, [id])
+       token_version = token_version + 1, refresh_holder = NULL, refresh_lease_until = NULL, updated_at = now()
+     WHERE id = $1::uuid`, [id])
+}
+
+/**
+ * Takes the connection's refresh lease for `holder` if the token row is still at `expectedVersion` and nobody
+ * else holds an unexpired lease. Only the holder spends the refresh token; writeTokens ends the lease.
+ */
+export async function takeRefreshLease(db: Queryable, id: string, expectedVersion: number, holder: string, leaseMs: number): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE connections SET refresh_holder = $3, refresh_lease_until = now() + $4 * interval '1 millisecond'
+     WHERE id = $1::uuid AND token_version = $2 AND status = 'active'
+       AND (refresh_lease_until IS NULL OR refresh_lease_until <= now())`,
+    [id, expectedVersion, holder, leaseMs])
+  return rowCount === 1
+}
+
+/** Gives the lease back after a refresh that failed without spending the token (network, 5xx). */
+export async function releaseRefreshLease(db: Queryable, id: string, holder: string): Promise<void> {
+  await db.query(
+    'UPDATE connections SET refresh_holder = NULL, refresh_lease_until = NULL WHERE id = $1::uuid AND refresh_holder = $2', [id, holder])
+}
+
+/** Version and status only, for a process waiting on another one's refresh. */
+export async function peekConnection(db: Queryable, id: string): Promise<{ tokenVersion: number, status: ConnectionStatus } | undefined> {
+  const { rows } = await db.query<{ token_version: number, status: ConnectionStatus }>(
+    'SELECT token_version, status FROM connections WHERE id = $1::uuid', [id])
+  const row = rows[0]
+  return row === undefined ? undefined : { tokenVersion: Number(row.token_version), status: row.status }
+}
+
+/** Active connections of a provider, for reconciliation. Ids only: tokens are loaded when work runs. */
+export async function listActiveConnections(db: Queryable, provider: ConnectionProvider): Promise<Array<{ id: string, providerUserId: string }>> {
+  const { rows } = await db.query<{ id: string, provider_user_id: string }>(
+    `SELECT id::text AS id, provider_user_id FROM connections
+     WHERE provider = $1 AND status = 'active' AND provider_user_id IS NOT NULL ORDER BY id`, [provider])
+  return rows.map((row) => ({ id: row.id, providerUserId: row.provider_user_id }))
 }
 
 export async function listConnections(db: Queryable, userId: string): Promise<ConnectionSummary[]> {

@@ -1,7 +1,12 @@
 import type { Queryable } from './database.ts'
 
+export type ReceiptProvider = 'oura' | 'whoop'
+
+/** Live notifications first, then reconciliation, then backfill (column `priority`). */
+export const RECEIPT_PRIORITY = { live: 0, reconcile: 1, backfill: 2 } as const
+
 export interface NewReceipt {
-  provider: 'oura' | 'whoop'
+  provider: ReceiptProvider
   dedupKey: string
   eventType: string
   dataType: string
@@ -9,19 +14,172 @@ export interface NewReceipt {
   providerUserId: string
   /** `pending` receipts are worked off; `ignored` ones (types the bridge does not map) are only kept. */
   status: 'pending' | 'ignored'
+  priority?: number
+  /** Reconciliation and backfill: the time range of the collection to fetch. */
+  range?: { start: Date, end: Date }
+}
+
+/** A receipt a worker claimed: leased to it until `locked_until`, `attempts` already counts this attempt. */
+export interface ClaimedReceipt {
+  id: string
+  provider: ReceiptProvider
+  eventType: string
+  dataType: string
+  objectId: string | null
+  providerUserId: string
+  attempts: number
+  priority: number
+  rangeStart: Date | null
+  rangeEnd: Date | null
+  receivedAt: Date
 }
 
 /** Stores a verified notification once; returns false when it was already stored (a duplicate delivery). */
 export async function insertReceipt(db: Queryable, receipt: NewReceipt): Promise<boolean> {
   const { rowCount } = await db.query(
-    `INSERT INTO webhook_receipts (provider, dedup_key, event_type, data_type, object_id, provider_user_id, status, finished_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $7 = 'ignored' THEN now() END)
+    `INSERT INTO webhook_receipts (provider, dedup_key, event_type, data_type, object_id, provider_user_id, status, finished_at,
+                                   priority, range_start, range_end)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $7 = 'ignored' THEN now() END, $8, $9, $10)
      ON CONFLICT (provider, dedup_key) DO NOTHING`,
-    [receipt.provider, receipt.dedupKey, receipt.eventType, receipt.dataType, receipt.objectId, receipt.providerUserId, receipt.status])
+    [receipt.provider, receipt.dedupKey, receipt.eventType, receipt.dataType, receipt.objectId, receipt.providerUserId, receipt.status,
+      receipt.priority ?? RECEIPT_PRIORITY.live, receipt.range?.start ?? null, receipt.range?.end ?? null])
   return rowCount > 0
 }
 
+/** Live notifications waiting to be worked off: what back-pressure is about (backfill may queue many more). */
 export async function pendingReceiptCount(db: Queryable): Promise<number> {
-  const { rows } = await db.query<{ n: string }>("SELECT count(*)::text AS n FROM webhook_receipts WHERE status = 'pending'")
+  const { rows } = await db.query<{ n: string }>(
+    "SELECT count(*)::text AS n FROM webhook_receipts WHERE status = 'pending' AND priority = 0")
   return Number(rows[0]?.n ?? 0)
+}
+
+interface ReceiptRow {
+  id: string
+  provider: ReceiptProvider
+  event_type: string
+  data_type: string
+  object_id: string | null
+  provider_user_id: string
+  attempts: number
+  priority: number
+  range_start: Date | null
+  range_end: Date | null
+  received_at: Date
+}
+
+const toClaimed = (row: ReceiptRow): ClaimedReceipt => ({
+  id: row.id,
+  provider: row.provider,
+  eventType: row.event_type,
+  dataType: row.data_type,
+  objectId: row.object_id,
+  providerUserId: row.provider_user_id,
+  attempts: Number(row.attempts),
+  priority: Number(row.priority),
+  rangeStart: row.range_start,
+  rangeEnd: row.range_end,
+  receivedAt: row.received_at
+})
+
+/**
+ * Leases up to `limit` due receipts to the caller for `leaseMs`, highest priority and oldest first. SKIP LOCKED
+ * lets several processes claim at once without waiting on each other; the lease lets another process take a
+ * receipt over when its holder dies. Times come from the database clock, so nodes' clocks need not agree.
+ */
+export async function claimDueReceipts(
+  db: Queryable, providers: readonly ReceiptProvider[], limit: number, leaseMs: number
+): Promise<ClaimedReceipt[]> {
+  if (limit <= 0 || providers.length === 0) return []
+  const { rows } = await db.query<ReceiptRow>(
+    `UPDATE webhook_receipts SET locked_until = now() + $3 * interval '1 millisecond', attempts = attempts + 1
+     WHERE id IN (
+       SELECT id FROM webhook_receipts
+       WHERE status = 'pending' AND next_attempt_at <= now() AND (locked_until IS NULL OR locked_until <= now())
+         AND provider = ANY($1::text[])
+       ORDER BY priority, next_attempt_at
+       LIMIT $2
+       FOR UPDATE SKIP LOCKED)
+     RETURNING id::text AS id, provider, event_type, data_type, object_id, provider_user_id, attempts, priority,
+               range_start, range_end, received_at`,
+    [providers, limit, leaseMs])
+  return rows.map(toClaimed).sort((a, b) => a.priority - b.priority || Number(a.id) - Number(b.id))
+}
+
+export type ReceiptEnd = 'done' | 'skipped' | 'dead'
+
+/** Ends a receipt: `done` (worked off), `skipped` (nothing to do, e.g. no connection), `dead` (gave up). */
+export async function finishReceipt(db: Queryable, id: string, end: ReceiptEnd, errorCode: string | null = null): Promise<void> {
+  await db.query(
+    `UPDATE webhook_receipts SET status = $2, finished_at = now(), locked_until = NULL, last_error_code = $3
+     WHERE id = $1::bigint AND status = 'pending'`,
+    [id, end, errorCode])
+}
+
+/** Schedules another attempt in `delayMs` and gives the lease back. */
+export async function rescheduleReceipt(db: Queryable, id: string, delayMs: number, errorCode: string): Promise<void> {
+  await db.query(
+    `UPDATE webhook_receipts SET next_attempt_at = now() + $2 * interval '1 millisecond', locked_until = NULL, last_error_code = $3
+     WHERE id = $1::bigint AND status = 'pending'`,
+    [id, Math.max(0, Math.round(delayMs)), errorCode])
+}
+
+/**
+ * Gives leases back without counting the attempt, e.g. on a graceful stop: another process (or this one after a
+ * restart) picks the receipts up at once instead of after the lease.
+ */
+export async function releaseReceipts(db: Queryable, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return
+  await db.query(
+    `UPDATE webhook_receipts SET locked_until = NULL, attempts = greatest(attempts - 1, 0)
+     WHERE id = ANY($1::bigint[]) AND status = 'pending'`, [ids])
+}
+
+export interface DeadReceipt {
+  id: string
+  provider: ReceiptProvider
+  eventType: string
+  dataType: string
+  attempts: number
+  lastErrorCode: string | null
+  receivedAt: Date
+  finishedAt: Date | null
+}
+
+/** Dead-lettered receipts, oldest first. Object and user ids are left out: this is for operators' screens. */
+export async function listDeadReceipts(db: Queryable, limit: number): Promise<DeadReceipt[]> {
+  const { rows } = await db.query<{
+    id: string, provider: ReceiptProvider, event_type: string, data_type: string, attempts: number,
+    last_error_code: string | null, received_at: Date, finished_at: Date | null
+  }>(
+    `SELECT id::text AS id, provider, event_type, data_type, attempts, last_error_code, received_at, finished_at
+     FROM webhook_receipts WHERE status = 'dead' ORDER BY id LIMIT $1`, [limit])
+  return rows.map((row) => ({
+    id: row.id, provider: row.provider, eventType: row.event_type, dataType: row.data_type, attempts: Number(row.attempts),
+    lastErrorCode: row.last_error_code, receivedAt: row.received_at, finishedAt: row.finished_at
+  }))
+}
+
+/** Puts dead receipts back to work with a fresh attempt budget; `ids` undefined replays all. Returns how many. */
+export async function replayDeadReceipts(db: Queryable, ids: readonly string[] | undefined): Promise<number> {
+  const { rowCount } = await db.query(
+    `UPDATE webhook_receipts SET status = 'pending', attempts = 0, next_attempt_at = now(), locked_until = NULL, finished_at = NULL
+     WHERE status = 'dead' AND ($1::bigint[] IS NULL OR id = ANY($1::bigint[]))`, [ids === undefined ? null : ids])
+  return rowCount
+}
+
+/** Deletes finished receipts older than the retention (dead ones stay for the operator), at most `limit`. */
+export async function pruneFinishedReceipts(db: Queryable, retentionMs: number, limit: number): Promise<number> {
+  const { rowCount } = await db.query(
+    `DELETE FROM webhook_receipts WHERE id IN (
+       SELECT id FROM webhook_receipts
+       WHERE status IN ('done', 'ignored', 'skipped') AND finished_at < now() - $1 * interval '1 millisecond'
+       LIMIT $2)`, [retentionMs, limit])
+  return rowCount
+}
+
+/** When the newest live notification of a provider arrived, for the silence gauge after a restart. */
+export async function lastLiveReceiptAt(db: Queryable, provider: ReceiptProvider): Promise<Date | undefined> {
+  const { rows } = await db.query<{ received_at: Date }>(
+    'SELECT received_at FROM webhook_receipts WHERE provider = $1 AND priority = 0 ORDER BY id DESC LIMIT 1', [provider])
+  return rows[0]?.received_at
 }

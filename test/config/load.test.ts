@@ -46,6 +46,7 @@ describe('loadConfig defaults', () => {
       oura: undefined,
       whoop: undefined,
       backfillDays: 30,
+      reconcileIntervalMinutes: 180,
       webhookToleranceSeconds: 300,
       tokenEncryptionKeys: undefined,
       logPseudonymKey: undefined,

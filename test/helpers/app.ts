@@ -6,7 +6,7 @@ import { createApp, type App } from '../../src/app.ts'
 import { loadConfig } from '../../src/config/load.ts'
 import { createLogger } from '../../src/lib/logger.ts'
 import { CANARY, TEST_LOG_DIR, recordCanary } from './canaries.ts'
-import { databaseTarget, redisKeyPrefix, type AdapterName } from './services.ts'
+import { databaseTarget, deferCleanup, redisKeyPrefix, type AdapterName } from './services.ts'
 
 export interface TestApp {
   app: App
@@ -46,7 +46,7 @@ export async function buildTestApp(
   const logger = createLogger({ level: 'debug', format: 'json', destination: testLogStream() })
   // Tests share one Redis: each app keeps its keys under its own prefix.
   const app = await createApp(config, config.redisUrl === undefined ? { logger } : { logger, cacheKeyPrefix: redisKeyPrefix(t, config.redisUrl) })
-  t.after(() => app.stop())
+  deferCleanup(t, () => app.stop())
   const adminHeaders = { authorization: `Bearer ${CANARY.adminToken}` }
   return {
     app,

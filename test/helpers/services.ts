@@ -52,6 +52,25 @@ export function requireService(t: TestContext, unreachableReason: string | undef
   return false
 }
 
+const cleanupStacks = new WeakMap<TestContext, Array<() => Promise<void> | void>>()
+
+/**
+ * Registers cleanup that runs in reverse order of registration (node:test runs `t.after` hooks first-in,
+ * first-out): an app built on a scratch database must stop before the database is dropped under it.
+ */
+export function deferCleanup(t: TestContext, cleanup: () => Promise<void> | void): void {
+  let stack = cleanupStacks.get(t)
+  if (stack === undefined) {
+    const created: Array<() => Promise<void> | void> = []
+    stack = created
+    cleanupStacks.set(t, created)
+    t.after(async () => {
+      while (created.length > 0) await created.pop()!()
+    })
+  }
+  stack.push(cleanup)
+}
+
 /** Creates an empty database for one test and drops it afterwards; returns its URL. */
 export async function createScratchDatabase(t: TestContext): Promise<string> {
   const name = `bb_test_${randomBytes(6).toString('hex')}`
@@ -59,7 +78,7 @@ export async function createScratchDatabase(t: TestContext): Promise<string> {
   await admin.connect()
   await admin.query(`CREATE DATABASE ${name}`)
   await admin.end()
-  t.after(async () => {
+  deferCleanup(t, async () => {
     const dropper = new pg.Client({ connectionString: TEST_DATABASE_URL })
     await dropper.connect()
     await dropper.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
@@ -147,6 +166,6 @@ export async function openTestDatabase(t: TestContext, adapter: AdapterName): Pr
     if (!(await requirePostgres(t))) return undefined
     db = createPostgresDatabase({ url: await createScratchDatabase(t), poolSize: 4 })
   }
-  t.after(() => db.close())
+  deferCleanup(t, () => db.close())
   return db
 }

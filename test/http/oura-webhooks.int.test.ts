@@ -8,7 +8,9 @@ import { ADAPTERS, TEST_REDIS_URL, requireRedis } from '../helpers/services.ts'
 const OURA_ENV = {
   OURA_CLIENT_ID: 'oura-test-client',
   OURA_CLIENT_SECRET: `${OURA_TEST_SECRET},${OURA_OLD_SECRET}`,
-  OURA_WEBHOOK_VERIFICATION_TOKEN: OURA_VERIFICATION_TOKEN
+  OURA_WEBHOOK_VERIFICATION_TOKEN: OURA_VERIFICATION_TOKEN,
+  // Intake only: these tests look at receipts as intake stored them, before any worker touches them.
+  MAX_CONCURRENT_WEBHOOKS: '0'
 }
 
 async function receipts(harness: TestApp): Promise<Array<{ status: string, data_type: string, provider_user_id: string }>> {

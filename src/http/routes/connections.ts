@@ -3,6 +3,8 @@ import { principalLabel, requireScope, type Principal } from '../../auth/princip
 import { parseUserId } from '../../domain/user-id.ts'
 import { BridgeError } from '../../errors.ts'
 import { exchangeOuraCode, fetchOuraUserId, ouraAuthorizeUrl, revokeOuraToken } from '../../providers/oura/oauth.ts'
+import { OURA_RANGE_DATA_TYPES } from '../../providers/oura/receipts.ts'
+import { enqueueRange } from '../../pipeline/sync-ranges.ts'
 import { deleteConnection, listConnections, loadConnection, saveConnection } from '../../storage/connections-repository.ts'
 import type { HttpContext, HttpServer } from '../context.ts'
 
@@ -47,7 +49,15 @@ export function registerConnectionRoutes(app: HttpServer, context: HttpContext):
     const tokens = await exchangeOuraCode(oura!, query.code, redirectUri(provider), context.now())
     const providerUserId = await fetchOuraUserId(oura!, tokens.accessToken)
     const scopes = typeof query.scope === 'string' ? query.scope.split(/[ +]/).filter((scope) => scope !== '') : []
-    await saveConnection(context.db, context.tokenCipher, { userId: state.userId, provider, providerUserId, scopes, tokens })
+    // The history is queued with the connection, in one transaction: a connection never lacks its backfill.
+    await context.db.transaction(async (tx) => {
+      await saveConnection(tx, context.tokenCipher, { userId: state.userId, provider, providerUserId, scopes, tokens })
+      await enqueueRange(tx, {
+        provider, providerUserId, dataTypes: OURA_RANGE_DATA_TYPES, kind: 'backfill',
+        endMs: context.now(), days: context.config.backfillDays, dedupSuffix: String(context.now())
+      })
+    })
+    context.notifyReceipts()
     await context.audit(context.db, { principal: 'oauth-callback', action: 'connection.create', userId: state.userId, detail: { provider } })
     request.log.info({ user: context.pseudonymize(state.userId), provider }, 'provider connected')
     if (context.config.connectSuccessUrl !== undefined) return reply.redirect(context.config.connectSuccessUrl, 302)

@@ -95,6 +95,8 @@ export function registerWebhookRoutes(app: HttpServer, context: HttpContext): vo
       }
       backlog.count++
       context.metrics.webhookEventsTotal.inc({ source: 'oura', device_type: 'oura_ring' })
+      context.metrics.markWebhookReceived('oura', context.now())
+      context.notifyReceipts()
       return { status: 'accepted' }
     })
     done()

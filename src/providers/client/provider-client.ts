@@ -23,6 +23,17 @@ export class ProviderRequestError extends Error {
   }
 }
 
+/** The authorization server answered `invalid_grant` to a refresh: only the user can fix it by connecting again. */
+export class GrantRejectedError extends Error {
+  readonly provider: 'oura' | 'whoop'
+
+  constructor(provider: 'oura' | 'whoop') {
+    super(`${provider} answered invalid_grant to a token refresh`)
+    this.name = 'GrantRejectedError'
+    this.provider = provider
+  }
+}
+
 export interface ProviderClientOptions {
   provider: 'oura' | 'whoop'
   baseUrl: string

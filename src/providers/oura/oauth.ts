@@ -1,6 +1,8 @@
 import type { Config } from '../../config/load.ts'
 import { BridgeError } from '../../errors.ts'
 import type { ConnectionTokens } from '../../storage/connections-repository.ts'
+import { GrantRejectedError, ProviderRequestError, parseRetryAfterMs } from '../client/provider-client.ts'
+import { asObject } from '../json-object.ts'
 
 /** Scopes the bridge needs for the documents it maps (personal: personal_info.id for webhook routing). */
 export const OURA_SCOPES = ['personal', 'daily', 'heartrate', 'spo2Daily'] as const
@@ -66,4 +68,43 @@ export async function revokeOuraToken(oura: OuraConfig, accessToken: string): Pr
   } catch {
     return false
   }
+}
+
+/**
+ * Spends a refresh token (single-use at Oura) for a new pair. `invalid_grant` (spent, revoked or unknown token)
+ * throws GrantRejectedError; anything else that failed throws a retryable ProviderRequestError, since the token
+ * may still be unspent.
+ */
+export async function refreshOuraToken(oura: OuraConfig, refreshToken: string, nowMs: number): Promise<ConnectionTokens> {
+  let response: Response
+  try {
+    response = await fetch(`${oura.apiUrl}/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'refresh_token', refresh_token: refreshToken, client_id: oura.clientId, client_secret: oura.clientSecrets[0]!
+      }),
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS)
+    })
+  } catch (error) {
+    throw new ProviderRequestError('upstream_error', true, 'Oura token endpoint could not be reached', { cause: error })
+  }
+  const body = asObject(await response.json().catch(() => undefined))
+  if (response.ok && typeof body?.access_token === 'string') {
+    return {
+      accessToken: body.access_token,
+      // Oura rotates refresh tokens; should a response ever omit it, the old one is the only one there is.
+      refreshToken: typeof body.refresh_token === 'string' ? body.refresh_token : refreshToken,
+      accessExpiresAt: typeof body.expires_in === 'number' ? new Date(nowMs + body.expires_in * 1000) : null
+    }
+  }
+  if (response.status === 400 || response.status === 401) {
+    if (body?.error === 'invalid_grant') throw new GrantRejectedError('oura')
+    // invalid_client and friends: our configuration is wrong, not the user's grant; retrying will not help
+    // until an operator fixes it, but the user's connection must survive that.
+    throw new ProviderRequestError('authentication_error', true, `Oura refused the token refresh (${typeof body?.error === 'string' ? body.error.slice(0, 40) : response.status})`, { status: response.status })
+  }
+  const retryAfterMs = parseRetryAfterMs(response.headers.get('retry-after'), nowMs)
+  throw new ProviderRequestError(response.status === 429 ? 'rate_limit_error' : 'upstream_error', true,
+    `Oura token endpoint answered ${response.status}`, { status: response.status, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) })
 }

@@ -1,0 +1,127 @@
+import { randomUUID } from 'node:crypto'
+import { hostname } from 'node:os'
+import type { Audit } from '../auth/audit.ts'
+import type { Pseudonymize } from '../auth/secrets.ts'
+import type { TokenCipher } from '../auth/token-crypto.ts'
+import type { EventCache } from '../cache/cache.ts'
+import type { Config } from '../config/load.ts'
+import type { Logger } from '../lib/logger.ts'
+import type { Metrics } from '../metrics/registry.ts'
+import { DEFAULT_BACKOFF } from '../providers/client/backoff.ts'
+import { createProviderClient } from '../providers/client/provider-client.ts'
+import { createRateBudget } from '../providers/client/rate-budget.ts'
+import { refreshOuraToken } from '../providers/oura/oauth.ts'
+import { handleOuraReceipt, OURA_RANGE_DATA_TYPES } from '../providers/oura/receipts.ts'
+import { listActiveConnections } from '../storage/connections-repository.ts'
+import type { Database } from '../storage/database.ts'
+import { lastLiveReceiptAt, type ReceiptProvider } from '../storage/receipts-repository.ts'
+import { createReceiptWorker, type ProviderWork } from './receipt-worker.ts'
+import { createScheduler, type ScheduledJob } from './scheduler.ts'
+import { enqueueRange, RECONCILE_DAYS } from './sync-ranges.ts'
+import { createTokenManager, type RefreshTokens } from './token-manager.ts'
+
+export interface ProviderWorkDeps {
+  config: Config
+  db: Database
+  cache: EventCache
+  metrics: Metrics
+  logger: Logger
+  audit: Audit
+  pseudonymize: Pseudonymize
+  tokenCipher: TokenCipher
+  now: () => number
+  notifyCommitted: () => void
+}
+
+export interface ProviderWorkRuntime {
+  /** Shows the age of the last webhook from before a restart, so silence across restarts stays visible. */
+  seedWebhookAge(): Promise<void>
+  start(): void
+  notify(): void
+  stop(drainMs: number): Promise<void>
+}
+
+/** Oura's documented budget: 5,000 requests per 5 minutes per app (this node's share; issue 5 shares it). */
+const OURA_BUDGET = { requests: 5000, windowMs: 300_000 }
+const PROVIDER_TIMEOUT_MS = 10_000
+const BREAKER = { threshold: 5, halfOpenAfterMs: 30_000 }
+const RECEIPT_LEASE_MS = 120_000
+const RECEIPT_RETENTION_MS = 7 * 86_400_000
+
+/**
+ * Assembles the provider side of the pipeline for the composition root: one API client per configured provider
+ * (budget, timeout, breaker), the token manager, the receipt worker pool and the periodic jobs.
+ */
+export function createProviderWork(deps: ProviderWorkDeps): ProviderWorkRuntime {
+  const { config, db, metrics, logger, now } = deps
+  const holder = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
+  const providers: Partial<Record<ReceiptProvider, ProviderWork>> = {}
+  const refreshers: Partial<Record<ReceiptProvider, RefreshTokens>> = {}
+  const rangeTypes: Partial<Record<ReceiptProvider, readonly string[]>> = {}
+
+  const oura = config.oura
+  if (oura !== undefined) {
+    providers.oura = {
+      client: createProviderClient({
+        provider: 'oura', baseUrl: oura.apiUrl, timeoutMs: PROVIDER_TIMEOUT_MS,
+        budget: createRateBudget(OURA_BUDGET.requests, OURA_BUDGET.windowMs),
+        breakerThreshold: BREAKER.threshold, breakerHalfOpenAfterMs: BREAKER.halfOpenAfterMs, metrics, now
+      }),
+      handle: handleOuraReceipt
+    }
+    refreshers.oura = (refreshToken) => refreshOuraToken(oura, refreshToken, now())
+    rangeTypes.oura = OURA_RANGE_DATA_TYPES
+  }
+
+  const tokens = createTokenManager({
+    db, cipher: deps.tokenCipher, metrics, audit: deps.audit, logger, pseudonymize: deps.pseudonymize, holder, refreshers, now
+  })
+  const worker = createReceiptWorker({
+    db, cipher: deps.tokenCipher, cache: deps.cache, metrics, logger, tokens, providers,
+    concurrency: config.maxConcurrentWebhooks, maxAttempts: config.maxReceiptAttempts, backoff: DEFAULT_BACKOFF,
+    leaseMs: RECEIPT_LEASE_MS, idlePollMs: 100, retentionMs: RECEIPT_RETENTION_MS,
+    notifyCommitted: deps.notifyCommitted, random: Math.random, now
+  })
+
+  const jobs: ScheduledJob[] = []
+  if (config.reconcileIntervalMinutes > 0) {
+    const intervalMs = config.reconcileIntervalMinutes * 60_000
+    for (const [provider, dataTypes] of Object.entries(rangeTypes) as Array<[ReceiptProvider, readonly string[]]>) {
+      jobs.push({
+        name: `reconcile:${provider}`,
+        intervalMs,
+        run: async () => {
+          const endMs = now()
+          let queued = 0
+          for (const connection of await listActiveConnections(db, provider)) {
+            queued += await enqueueRange(db, {
+              provider, providerUserId: connection.providerUserId, dataTypes, kind: 'reconcile',
+              endMs, days: RECONCILE_DAYS, dedupSuffix: String(Math.floor(endMs / intervalMs))
+            })
+          }
+          logger.info({ provider, receipts: queued }, 'reconciliation queued')
+          worker.notify()
+        }
+      })
+    }
+  }
+  const scheduler = createScheduler({ db, logger, holder, jobs })
+
+  return {
+    async seedWebhookAge() {
+      for (const provider of Object.keys(providers) as ReceiptProvider[]) {
+        const at = await lastLiveReceiptAt(db, provider)
+        if (at !== undefined) metrics.markWebhookReceived(provider, at.getTime())
+      }
+    },
+    start() {
+      worker.start()
+      scheduler.start()
+    },
+    notify: () => worker.notify(),
+    async stop(drainMs) {
+      await scheduler.stop()
+      await worker.stop(drainMs)
+    }
+  }
+}

@@ -1,0 +1,286 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { TokenCipher } from '../auth/token-crypto.ts'
+import type { EventCache } from '../cache/cache.ts'
+import { buildEvent } from '../domain/build-event.ts'
+import type { BiometricEvent, Source } from '../domain/event.ts'
+import { BridgeError, type ErrorCode, type ErrorType } from '../errors.ts'
+import type { Logger } from '../lib/logger.ts'
+import { describeError } from '../lib/logger.ts'
+import type { Metrics } from '../metrics/registry.ts'
+import { backoffDelayMs, type BackoffPolicy } from '../providers/client/backoff.ts'
+import { ProviderRequestError, type ProviderClient } from '../providers/client/provider-client.ts'
+import type { Database } from '../storage/database.ts'
+import { loadConnectionByProviderUser, type LoadedConnection } from '../storage/connections-repository.ts'
+import { deleteRecordsWithOutbox, upsertEventsWithOutbox } from '../storage/events-repository.ts'
+import {
+  claimDueReceipts, finishReceipt, pendingReceiptCount, pruneFinishedReceipts, releaseReceipts, rescheduleReceipt,
+  type ClaimedReceipt, type ReceiptProvider
+} from '../storage/receipts-repository.ts'
+import type { AuthorizedApi, ReceiptChanges, ReceiptHandler } from './receipt-work.ts'
+import { createSemaphore } from './semaphore.ts'
+import type { TokenManager } from './token-manager.ts'
+
+export interface ProviderWork {
+  client: ProviderClient
+  handle: ReceiptHandler
+}
+
+export interface ReceiptWorkerOptions {
+  db: Database
+  cipher: TokenCipher
+  cache: EventCache
+  metrics: Metrics
+  logger: Logger
+  tokens: TokenManager
+  providers: Partial<Record<ReceiptProvider, ProviderWork>>
+  /** MAX_CONCURRENT_WEBHOOKS: receipts worked on at once by this process. */
+  concurrency: number
+  /** MAX_RECEIPT_ATTEMPTS: a receipt still failing after this many attempts is dead-lettered. */
+  maxAttempts: number
+  backoff: BackoffPolicy
+  /** A claimed receipt is this process's for this long; longer than any one receipt's work. */
+  leaseMs: number
+  /** Pause between claims when nothing is due (intake on this node wakes the worker at once). */
+  idlePollMs: number
+  /** Finished receipts are kept this long (the dedup window for late redeliveries), then pruned. */
+  retentionMs: number
+  /** Called after a commit that wrote events, e.g. to wake the outbox relay. */
+  notifyCommitted: () => void
+  random: () => number
+  now: () => number
+}
+
+export interface ReceiptWorker {
+  start(): void
+  /** Wakes the worker after intake stored a receipt. */
+  notify(): void
+  /**
+   * Stops claiming, waits up to `drainMs` for receipts in progress, then gives back the leases of the rest so
+   * another process picks them up at once. Nothing is lost either way: unfinished receipts stay pending.
+   */
+  stop(drainMs?: number): Promise<void>
+}
+
+const HOUSEKEEPING_EVERY_MS = 5_000
+const PRUNE_EVERY_MS = 60_000
+
+interface Failure {
+  code: ErrorCode
+  errorType: ErrorType
+  retryable: boolean
+  retryAfterMs: number | undefined
+}
+
+/** Maps whatever a receipt's work threw to the code recorded on the receipt and whether to try again. */
+export function classifyFailure(error: unknown): Failure {
+  if (error instanceof BridgeError) {
+    return { code: error.code, errorType: error.errorType, retryable: error.retryable, retryAfterMs: undefined }
+  }
+  if (error instanceof ProviderRequestError) {
+    const retryAfterMs = error.retryAfterMs
+    const code: ErrorCode = error.errorType === 'rate_limit_error'
+      ? 'BB_PROVIDER_RATE_LIMITED'
+      : error.errorType === 'timeout_error'
+        ? 'BB_PROVIDER_TIMEOUT'
+        : error.errorType === 'authentication_error'
+          ? (error.retryable ? 'BB_PROVIDER_AUTH_REFUSED' : 'BB_PROVIDER_FORBIDDEN')
+          : error.errorType === 'upstream_error' ? 'BB_PROVIDER_UNAVAILABLE' : 'BB_PROVIDER_REJECTED'
+    return { code, errorType: error.errorType, retryable: error.retryable, retryAfterMs }
+  }
+  // A storage outage or a bug: retried with backoff, dead-lettered if it keeps happening.
+  return { code: 'BB_INTERNAL', errorType: 'storage_error', retryable: true, retryAfterMs: undefined }
+}
+
+/**
+ * Works off webhook receipts: claims due ones (several processes may run this at once; see claimDueReceipts),
+ * runs each under a permit of the MAX_CONCURRENT_WEBHOOKS semaphore, and commits the resulting events, their
+ * outbox rows and the receipt's end in ONE transaction, so a receipt is done exactly when its events are stored.
+ * A retryable failure reschedules the receipt durably with backoff; nothing waits in memory.
+ */
+export function createReceiptWorker(options: ReceiptWorkerOptions): ReceiptWorker {
+  const { db, metrics, logger } = options
+  const providers = Object.keys(options.providers) as ReceiptProvider[]
+  const semaphore = createSemaphore(options.concurrency, {
+    waited: (seconds) => metrics.semaphoreWaitSeconds.observe(seconds),
+    activeChanged: (active) => metrics.activeWebhookTasks.set(active)
+  })
+  const inProgress = new Map<string, Promise<void>>()
+  let running = false
+  let loop: Promise<void> | undefined
+  let wake: (() => void) | undefined
+  let woken = false
+  let lastHousekeepingAt = 0
+  let lastPruneAt = options.now()
+
+  const pause = async (ms: number): Promise<void> => {
+    if (woken) {
+      woken = false
+      return
+    }
+    const controller = new AbortController()
+    wake = () => controller.abort()
+    await sleep(ms, undefined, { signal: controller.signal }).catch(() => {})
+    wake = undefined
+    woken = false
+  }
+
+  const authorizedApi = (work: ProviderWork, initial: LoadedConnection): AuthorizedApi => {
+    let connection = initial
+    let renewedAfterRefusal = false
+    return {
+      async getJson(path, query) {
+        const url = query === undefined ? path : `${path}?${new URLSearchParams(query).toString()}`
+        connection = await options.tokens.fresh(connection)
+        try {
+          return await work.client.getJson(url, connection.accessToken)
+        } catch (error) {
+          // A 401 earns one refresh and one retry per receipt; a second 401 is the provider's problem.
+          if (!(error instanceof ProviderRequestError) || error.status !== 401 || renewedAfterRefusal) throw error
+          renewedAfterRefusal = true
+          connection = await options.tokens.renew(connection)
+          return work.client.getJson(url, connection.accessToken)
+        }
+      }
+    }
+  }
+
+  const commit = async (receipt: ClaimedReceipt, connection: LoadedConnection, changes: ReceiptChanges): Promise<void> => {
+    const nowMs = options.now()
+    const source: Source = receipt.provider
+    const origin = { userId: connection.userId, source, ingestedAt: new Date(nowMs).toISOString() }
+    const events = new Map<string, BiometricEvent>()
+    let rejected = changes.rejected.length
+    for (const draft of changes.drafts) {
+      const built = buildEvent(draft, origin, { nowMs })
+      if (built.ok) events.set(built.event.event_id, built.event)
+      else rejected++
+    }
+    const batch = [...events.values()]
+    const { written, removed } = await db.transaction(async (tx) => {
+      const writtenIds = await upsertEventsWithOutbox(tx, batch)
+      const deleted = await deleteRecordsWithOutbox(tx, connection.userId, source, [...new Set(changes.retracted)], origin.ingestedAt)
+      await finishReceipt(tx, receipt.id, 'done')
+      return { written: batch.filter((event) => writtenIds.has(event.event_id)), removed: deleted }
+    })
+    if (rejected > 0) {
+      metrics.webhookEventsFailedTotal.inc({ source, error_type: 'validation_error' }, rejected)
+      logger.debug({ receipt: receipt.id, rejected, codes: [...new Set(changes.rejected.map((r) => r.code))] }, 'provider data rejected')
+    }
+    for (const event of written) metrics.biometricValues.observe({ metric_type: event.metric, device_type: event.device_type }, event.value)
+    if (written.length > 0 || removed.length > 0) options.notifyCommitted()
+    // The cache follows the commit; its failures are its own (it degrades, the data is stored).
+    if (written.length > 0) await options.cache.recordCommitted(written)
+    if (removed.length > 0) await options.cache.forget(removed)
+  }
+
+  const fail = async (receipt: ClaimedReceipt, error: unknown): Promise<void> => {
+    const failure = classifyFailure(error)
+    metrics.webhookEventsFailedTotal.inc({ source: receipt.provider, error_type: failure.errorType })
+    const log = { receipt: receipt.id, provider: receipt.provider, dataType: receipt.dataType, attempt: receipt.attempts, code: failure.code }
+    if (failure.retryable && receipt.attempts < options.maxAttempts) {
+      const delayMs = backoffDelayMs(options.backoff, receipt.attempts, options.random, failure.retryAfterMs)
+      await rescheduleReceipt(db, receipt.id, delayMs, failure.code)
+      logger.info({ ...log, delayMs, err: describeError(error) }, 'receipt will be retried')
+      return
+    }
+    if (failure.code === 'BB_NO_CONNECTION' || failure.code === 'BB_REAUTH_REQUIRED') {
+      // Nobody to fetch for; the backfill after a (re)connect brings what was missed.
+      await finishReceipt(db, receipt.id, 'skipped', failure.code)
+      logger.info(log, 'receipt skipped: no usable connection')
+      return
+    }
+    await finishReceipt(db, receipt.id, 'dead', failure.code)
+    metrics.dlqMessagesTotal.inc({ reason: failure.retryable ? 'receipt_attempts_exhausted' : 'receipt_not_retryable' })
+    logger.warn({ ...log, err: describeError(error) }, 'receipt dead-lettered; replay it with `bridge receipts replay`')
+  }
+
+  const work = async (receipt: ClaimedReceipt): Promise<void> => {
+    const release = await semaphore.acquire()
+    const stopTimer = metrics.webhookProcessDurationSeconds.startTimer({ source: receipt.provider })
+    try {
+      const provider = options.providers[receipt.provider]
+      if (provider === undefined) throw new BridgeError('BB_NO_CONNECTION', `${receipt.provider} is not configured`)
+      const connection = await loadConnectionByProviderUser(db, options.cipher, receipt.provider, receipt.providerUserId)
+      if (connection?.status !== 'active') throw new BridgeError('BB_NO_CONNECTION', 'no active connection for this provider user')
+      const changes = await provider.handle(receipt, authorizedApi(provider, connection))
+      await commit(receipt, connection, changes)
+    } catch (error) {
+      try {
+        await fail(receipt, error)
+      } catch (storageError) {
+        // The receipt stays leased and pending: another claim after the lease retries it.
+        logger.warn({ receipt: receipt.id, err: describeError(storageError) }, 'could not record a receipt failure')
+      }
+    } finally {
+      stopTimer()
+      release()
+    }
+  }
+
+  const housekeeping = async (): Promise<void> => {
+    const nowMs = options.now()
+    if (nowMs - lastHousekeepingAt >= HOUSEKEEPING_EVERY_MS) {
+      lastHousekeepingAt = nowMs
+      metrics.receiptBacklog.set(await pendingReceiptCount(db))
+    }
+    if (nowMs - lastPruneAt >= PRUNE_EVERY_MS) {
+      lastPruneAt = nowMs
+      await pruneFinishedReceipts(db, options.retentionMs, 10_000)
+    }
+  }
+
+  const run = async (): Promise<void> => {
+    while (running) {
+      try {
+        await housekeeping()
+        const free = semaphore.available - semaphore.waiting
+        if (free <= 0) {
+          await pause(options.idlePollMs)
+          continue
+        }
+        const claimed = await claimDueReceipts(db, providers, free, options.leaseMs)
+        for (const receipt of claimed) {
+          const task = work(receipt).finally(() => {
+            inProgress.delete(receipt.id)
+            if (wake !== undefined) wake()
+            else woken = true
+          })
+          inProgress.set(receipt.id, task)
+        }
+        if (claimed.length === 0) await pause(options.idlePollMs)
+      } catch (error) {
+        logger.warn({ err: describeError(error) }, 'claiming receipts failed; retrying')
+        await pause(Math.max(options.idlePollMs, 1000))
+      }
+    }
+  }
+
+  return {
+    start() {
+      if (running || providers.length === 0 || options.concurrency === 0) return
+      running = true
+      loop = run()
+    },
+    notify() {
+      if (wake !== undefined) wake()
+      else woken = true
+    },
+    async stop(drainMs = 10_000) {
+      if (!running) return
+      running = false
+      wake?.()
+      await loop
+      const drained = await Promise.race([
+        Promise.allSettled([...inProgress.values()]).then(() => true),
+        sleep(drainMs).then(() => false)
+      ])
+      if (!drained) {
+        const unfinished = [...inProgress.keys()]
+        await releaseReceipts(db, unfinished).catch((error: unknown) => {
+          logger.warn({ err: describeError(error), receipts: unfinished.length }, 'could not give receipts back; they return after their lease')
+        })
+        logger.warn({ receipts: unfinished.length }, 'stopped with receipts in progress; they stay pending for the next worker')
+      }
+    }
+  }
+}
