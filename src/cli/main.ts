@@ -5,6 +5,7 @@ import { ConfigError, toError } from '../errors.ts'
 import { runApiKeys, runDevices, runMigrate } from './admin-commands.ts'
 import { runDemo } from './demo.ts'
 import { runDlq } from './dlq.ts'
+import { runReceipts } from './receipts.ts'
 import { runOuraSubscriptions } from './oura.ts'
 import { runServe } from './serve.ts'
 
@@ -30,6 +31,8 @@ Commands:
   dlq replay (<id>… | --since T [--until T] | --all)            re-publish dead letters to their topic
   oura subscriptions (list | sync | renew | delete (<id>… | --all))
                                  list, create (sync), renew or delete Oura webhook subscriptions; see docs/runbook.md
+  receipts list [--limit N]      list dead-lettered webhook receipts (provider work that kept failing)
+  receipts replay (<id>… | --all)  put dead-lettered receipts back to work
   demo [--days D] [--port P] [--keep-running]
                                  run the bridge on embedded defaults with a simulated iPhone uploading data
   help                           show this text
@@ -124,6 +127,21 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
           return await runOuraSubscriptions(config(), { action, ids, all: values.all }, print)
         }
         return fail('usage: bridge oura subscriptions list|sync|renew | bridge oura subscriptions delete (<id>… | --all)', EXIT.usage)
+      }
+      case 'receipts': {
+        const { positionals, values } = parseArgs({
+          args: rest, allowPositionals: true, strict: true,
+          options: { all: { type: 'boolean', default: false }, limit: { type: 'string', default: '1000' } }
+        })
+        const [action, ...ids] = positionals
+        const limit = Number(values.limit)
+        if (action === 'list' && ids.length === 0 && !values.all && Number.isInteger(limit) && limit >= 1) {
+          return await runReceipts(config(), { action, limit }, print)
+        }
+        if (action === 'replay' && (ids.length > 0) !== values.all && ids.every((id) => /^\d{1,18}$/.test(id))) {
+          return await runReceipts(config(), { action, ids: values.all ? undefined : ids }, print)
+        }
+        return fail('usage: bridge receipts list [--limit N] | bridge receipts replay (<id>… | --all)', EXIT.usage)
       }
       case 'demo': {
         const { values } = parseArgs({

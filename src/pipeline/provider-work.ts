@@ -12,6 +12,7 @@ import { createProviderClient } from '../providers/client/provider-client.ts'
 import { createRateBudget } from '../providers/client/rate-budget.ts'
 import { refreshOuraToken } from '../providers/oura/oauth.ts'
 import { handleOuraReceipt, OURA_RANGE_DATA_TYPES } from '../providers/oura/receipts.ts'
+import { ouraCallbackUrl, renewExpiringSubscriptions } from '../providers/oura/subscriptions.ts'
 import { listActiveConnections } from '../storage/connections-repository.ts'
 import type { Database } from '../storage/database.ts'
 import { lastLiveReceiptAt, type ReceiptProvider } from '../storage/receipts-repository.ts'
@@ -47,6 +48,7 @@ const PROVIDER_TIMEOUT_MS = 10_000
 const BREAKER = { threshold: 5, halfOpenAfterMs: 30_000 }
 const RECEIPT_LEASE_MS = 120_000
 const RECEIPT_RETENTION_MS = 7 * 86_400_000
+const SUBSCRIPTION_RENEW_INTERVAL_MS = 3_600_000
 
 /**
  * Assembles the provider side of the pipeline for the composition root: one API client per configured provider
@@ -104,6 +106,17 @@ export function createProviderWork(deps: ProviderWorkDeps): ProviderWorkRuntime 
         }
       })
     }
+  }
+  if (oura !== undefined) {
+    // Subscriptions are per app, not per node: one node renews them, well before Oura's expiration_time.
+    jobs.push({
+      name: 'oura:subscriptions-renew',
+      intervalMs: SUBSCRIPTION_RENEW_INTERVAL_MS,
+      run: async () => {
+        const renewed = await renewExpiringSubscriptions(oura, ouraCallbackUrl(config.publicBaseUrl), { nowMs: now(), timeoutMs: 30_000 })
+        if (renewed.length > 0) logger.info({ renewed: renewed.length }, 'oura webhook subscriptions renewed')
+      }
+    })
   }
   const scheduler = createScheduler({ db, logger, holder, jobs })
 

@@ -17,6 +17,7 @@ export interface Scheduler {
 
 /** How often a node checks whether a job is due. Jobs run at most this much late. */
 const DEFAULT_TICK_MS = 30_000
+const STOP_WAIT_MS = 2_000
 
 /**
  * Runs periodic jobs (reconciliation, subscription renewal) on exactly one node per period. The node whose
@@ -64,7 +65,9 @@ export function createScheduler(options: { db: Database, logger: Logger, holder:
     async stop() {
       running = false
       stopper.abort()
-      await loop
+      // A job in progress (e.g. a slow provider call) is not waited for beyond this: every job is idempotent and
+      // runs again next period, and a stop must not hang on a provider.
+      await Promise.race([loop, sleep(STOP_WAIT_MS)])
     }
   }
 }
