@@ -12,7 +12,7 @@ import type { HttpServer, Readiness } from './http/context.ts'
 import { createKafkaPublisher } from './bus/kafka.ts'
 import { createHttpServer } from './http/server.ts'
 import { DEFAULT_RELAY_OPTIONS, createOutboxRelay, type OutboxRelay } from './pipeline/outbox-relay.ts'
-import { createProviderWork } from './pipeline/provider-work.ts'
+import { createProviderWork, type ProviderTuning } from './pipeline/provider-work.ts'
 import { Releasers } from './lib/lifecycle.ts'
 import { createLogger, describeError, type Logger } from './lib/logger.ts'
 import { createMetrics, type Metrics } from './metrics/registry.ts'
@@ -26,6 +26,8 @@ export interface AppOptions {
   now?: () => number
   /** Prefix of every Redis key (default `bb:`); tests isolate themselves with a random one. */
   cacheKeyPrefix?: string
+  /** Timing of provider work (backoff, breaker, polls); tests shorten it, production keeps the defaults. */
+  providerTuning?: ProviderTuning
 }
 
 export interface App {
@@ -95,7 +97,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const audit = createAudit(pseudonymize, metrics)
   // Provider receipts: the worker pool (unless MAX_CONCURRENT_WEBHOOKS=0) and the one-node periodic jobs.
   const providerWork = createProviderWork({
-    config, db, cache, metrics, logger, audit, pseudonymize, tokenCipher, now, notifyCommitted: () => relay?.notify()
+    config, db, cache, metrics, logger, audit, pseudonymize, tokenCipher, now, notifyCommitted: () => relay?.notify(),
+    ...(options.providerTuning === undefined ? {} : { tuning: options.providerTuning })
   })
   await providerWork.seedWebhookAge()
   providerWork.start()

@@ -7,7 +7,7 @@ import type { EventCache } from '../cache/cache.ts'
 import type { Config } from '../config/load.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Metrics } from '../metrics/registry.ts'
-import { DEFAULT_BACKOFF } from '../providers/client/backoff.ts'
+import { DEFAULT_BACKOFF, type BackoffPolicy } from '../providers/client/backoff.ts'
 import { createProviderClient } from '../providers/client/provider-client.ts'
 import { createRateBudget } from '../providers/client/rate-budget.ts'
 import { refreshOuraToken } from '../providers/oura/oauth.ts'
@@ -32,6 +32,17 @@ export interface ProviderWorkDeps {
   tokenCipher: TokenCipher
   now: () => number
   notifyCommitted: () => void
+  tuning?: ProviderTuning
+}
+
+export interface ProviderTuning {
+  backoff?: BackoffPolicy
+  breakerThreshold?: number
+  breakerHalfOpenAfterMs?: number
+  /** Pause of an idle worker between claims. */
+  idlePollMs?: number
+  /** How often a node checks for due scheduled jobs. */
+  schedulerTickMs?: number
 }
 
 export interface ProviderWorkRuntime {
@@ -56,6 +67,7 @@ const SUBSCRIPTION_RENEW_INTERVAL_MS = 3_600_000
  */
 export function createProviderWork(deps: ProviderWorkDeps): ProviderWorkRuntime {
   const { config, db, metrics, logger, now } = deps
+  const tuning = deps.tuning ?? {}
   const holder = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
   const providers: Partial<Record<ReceiptProvider, ProviderWork>> = {}
   const refreshers: Partial<Record<ReceiptProvider, RefreshTokens>> = {}
@@ -67,7 +79,9 @@ export function createProviderWork(deps: ProviderWorkDeps): ProviderWorkRuntime 
       client: createProviderClient({
         provider: 'oura', baseUrl: oura.apiUrl, timeoutMs: PROVIDER_TIMEOUT_MS,
         budget: createRateBudget(OURA_BUDGET.requests, OURA_BUDGET.windowMs),
-        breakerThreshold: BREAKER.threshold, breakerHalfOpenAfterMs: BREAKER.halfOpenAfterMs, metrics, now
+        breakerThreshold: tuning.breakerThreshold ?? BREAKER.threshold,
+        breakerHalfOpenAfterMs: tuning.breakerHalfOpenAfterMs ?? BREAKER.halfOpenAfterMs,
+        metrics, now
       }),
       handle: handleOuraReceipt
     }
@@ -80,8 +94,8 @@ export function createProviderWork(deps: ProviderWorkDeps): ProviderWorkRuntime 
   })
   const worker = createReceiptWorker({
     db, cipher: deps.tokenCipher, cache: deps.cache, metrics, logger, tokens, providers,
-    concurrency: config.maxConcurrentWebhooks, maxAttempts: config.maxReceiptAttempts, backoff: DEFAULT_BACKOFF,
-    leaseMs: RECEIPT_LEASE_MS, idlePollMs: 100, retentionMs: RECEIPT_RETENTION_MS,
+    concurrency: config.maxConcurrentWebhooks, maxAttempts: config.maxReceiptAttempts, backoff: tuning.backoff ?? DEFAULT_BACKOFF,
+    leaseMs: RECEIPT_LEASE_MS, idlePollMs: tuning.idlePollMs ?? 100, retentionMs: RECEIPT_RETENTION_MS,
     notifyCommitted: deps.notifyCommitted, random: Math.random, now
   })
 
@@ -118,7 +132,7 @@ export function createProviderWork(deps: ProviderWorkDeps): ProviderWorkRuntime 
       }
     })
   }
-  const scheduler = createScheduler({ db, logger, holder, jobs })
+  const scheduler = createScheduler({ db, logger, holder, jobs, ...(tuning.schedulerTickMs === undefined ? {} : { tickMs: tuning.schedulerTickMs }) })
 
   return {
     async seedWebhookAge() {

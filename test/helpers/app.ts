@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { TestContext } from 'node:test'
 import pino from 'pino'
-import { createApp, type App } from '../../src/app.ts'
+import { createApp, type App, type AppOptions } from '../../src/app.ts'
 import { loadConfig } from '../../src/config/load.ts'
 import { createLogger } from '../../src/lib/logger.ts'
 import { CANARY, TEST_LOG_DIR, recordCanary } from './canaries.ts'
@@ -38,14 +38,16 @@ export const BASE_TEST_ENV: Record<string, string> = {
 
 /** Builds the real app on the given storage adapter; stopped after the test. Undefined when skipped. */
 export async function buildTestApp(
-  t: TestContext, adapter: AdapterName, env: Record<string, string> = {}
+  t: TestContext, adapter: AdapterName, env: Record<string, string> = {}, options: Pick<AppOptions, 'providerTuning' | 'now'> = {}
 ): Promise<TestApp | undefined> {
   const target = await databaseTarget(t, adapter)
   if (target === undefined) return undefined
   const config = loadConfig({ ...BASE_TEST_ENV, ...target.env, ...env })
   const logger = createLogger({ level: 'debug', format: 'json', destination: testLogStream() })
   // Tests share one Redis: each app keeps its keys under its own prefix.
-  const app = await createApp(config, config.redisUrl === undefined ? { logger } : { logger, cacheKeyPrefix: redisKeyPrefix(t, config.redisUrl) })
+  const app = await createApp(config, config.redisUrl === undefined
+    ? { ...options, logger }
+    : { ...options, logger, cacheKeyPrefix: redisKeyPrefix(t, config.redisUrl) })
   deferCleanup(t, () => app.stop())
   const adminHeaders = { authorization: `Bearer ${CANARY.adminToken}` }
   return {
