@@ -50,7 +50,11 @@ export interface SafeErrorDescription {
 export function describeError(error: unknown, depth = 0): SafeErrorDescription {
   if (!(error instanceof Error)) {
     const constructorName = (error as { constructor?: { name?: unknown } } | null)?.constructor?.name
-    return { type: typeof constructorName === 'string' ? constructorName : typeof error }
+    const description: SafeErrorDescription = { type: typeof constructorName === 'string' ? constructorName : typeof error }
+    // Some libraries reject with plain objects (pg's protocol errors among them); their code still classifies them.
+    const code = (error as { code?: unknown } | null)?.code
+    if (typeof code === 'string' || typeof code === 'number') description.code = String(code)
+    return description
   }
   const code = (error as { code?: unknown }).code
   const description: SafeErrorDescription = { type: error.name }

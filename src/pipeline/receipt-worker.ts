@@ -105,6 +105,8 @@ export function createReceiptWorker(options: ReceiptWorkerOptions): ReceiptWorke
     activeChanged: (active) => metrics.activeWebhookTasks.set(active)
   })
   const inProgress = new Map<string, Promise<void>>()
+  // Cancels provider requests still running when a stop's drain time is up.
+  const abandon = new AbortController()
   let running = false
   let loop: Promise<void> | undefined
   let wake: (() => void) | undefined
@@ -132,13 +134,13 @@ export function createReceiptWorker(options: ReceiptWorkerOptions): ReceiptWorke
         const url = query === undefined ? path : `${path}?${new URLSearchParams(query).toString()}`
         connection = await options.tokens.fresh(connection)
         try {
-          return await work.client.getJson(url, connection.accessToken)
+          return await work.client.getJson(url, connection.accessToken, abandon.signal)
         } catch (error) {
           // A 401 earns one refresh and one retry per receipt; a second 401 is the provider's problem.
           if (!(error instanceof ProviderRequestError) || error.status !== 401 || renewedAfterRefusal) throw error
           renewedAfterRefusal = true
           connection = await options.tokens.renew(connection)
-          return work.client.getJson(url, connection.accessToken)
+          return work.client.getJson(url, connection.accessToken, abandon.signal)
         }
       }
     }
@@ -205,6 +207,8 @@ export function createReceiptWorker(options: ReceiptWorkerOptions): ReceiptWorke
       const changes = await provider.handle(receipt, authorizedApi(provider, connection))
       await commit(receipt, connection, changes)
     } catch (error) {
+      // Abandoned by a stop: not a failure of the receipt; stop() gives its lease back.
+      if (abandon.signal.aborted) return
       try {
         await fail(receipt, error)
       } catch (storageError) {
@@ -272,10 +276,12 @@ export function createReceiptWorker(options: ReceiptWorkerOptions): ReceiptWorke
       await loop
       const drained = await Promise.race([
         Promise.allSettled([...inProgress.values()]).then(() => true),
-        sleep(drainMs).then(() => false)
+        sleep(drainMs, undefined, { ref: false }).then(() => false)
       ])
       if (!drained) {
         const unfinished = [...inProgress.keys()]
+        abandon.abort()
+        await Promise.allSettled([...inProgress.values()])
         await releaseReceipts(db, unfinished).catch((error: unknown) => {
           logger.warn({ err: describeError(error), receipts: unfinished.length }, 'could not give receipts back; they return after their lease')
         })

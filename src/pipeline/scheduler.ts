@@ -67,7 +67,7 @@ export function createScheduler(options: { db: Database, logger: Logger, holder:
       stopper.abort()
       // A job in progress (e.g. a slow provider call) is not waited for beyond this: every job is idempotent and
       // runs again next period, and a stop must not hang on a provider.
-      await Promise.race([loop, sleep(STOP_WAIT_MS)])
+      await Promise.race([loop, sleep(STOP_WAIT_MS, undefined, { ref: false })])
     }
   }
 }

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import type { TestContext } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { TEST_LOG_DIR } from './canaries.ts'
+import { deferCleanup } from './services.ts'
 
 /**
  * The bridge as an operator runs it: a separate Node 24 process started from the repository, talking to the
@@ -151,7 +152,8 @@ export async function startServe(t: TestContext, env: Readonly<Record<string, st
     log.end()
     return finished(log)
   })
-  t.after(async () => {
+  // Before the test's scratch database is dropped (deferCleanup runs last-in, first-out).
+  deferCleanup(t, async () => {
     if (running) child.kill('SIGKILL')
     await ended
   })

@@ -49,8 +49,8 @@ export interface ProviderClientOptions {
 }
 
 export interface ProviderClient {
-  /** GET a JSON document with the user's bearer token; throws ProviderRequestError. */
-  getJson: (path: string, accessToken: string) => Promise<unknown>
+  /** GET a JSON document with the user's bearer token; throws ProviderRequestError. `signal` cancels it. */
+  getJson: (path: string, accessToken: string, signal?: AbortSignal) => Promise<unknown>
   breakerState: () => 'closed' | 'open' | 'half-open'
 }
 
@@ -77,12 +77,13 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
     breaker: new ConsecutiveBreaker(options.breakerThreshold)
   })
 
-  const attempt = async (path: string, accessToken: string): Promise<unknown> => {
+  const attempt = async (path: string, accessToken: string, signal: AbortSignal | undefined): Promise<unknown> => {
     let response: Response
     try {
+      const timeout = AbortSignal.timeout(options.timeoutMs)
       response = await fetch(`${options.baseUrl}${path}`, {
         headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' },
-        signal: AbortSignal.timeout(options.timeoutMs)
+        signal: signal === undefined ? timeout : AbortSignal.any([timeout, signal])
       })
     } catch (error) {
       const timedOut = error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')
@@ -114,14 +115,14 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
   }
 
   return {
-    async getJson(path, accessToken) {
+    async getJson(path, accessToken, signal) {
       const slot = options.budget.take(options.now())
       if (!slot.ok) {
         metrics.providerRequestsTotal.inc({ provider, status: 'budget_exhausted' })
         throw new ProviderRequestError('rate_limit_error', true, `${provider} request budget used up`, { retryAfterMs: slot.retryAfterMs })
       }
       try {
-        return await breaker.execute(() => attempt(path, accessToken))
+        return await breaker.execute(() => attempt(path, accessToken, signal))
       } catch (error) {
         if (error instanceof BrokenCircuitError) {
           metrics.providerRequestsTotal.inc({ provider, status: 'circuit_open' })
