@@ -64,6 +64,18 @@ for (const adapter of ADAPTERS) {
       assert.match(metrics, /^webhook_events_ignored_total\{source="oura"\} 1$/m)
     })
 
+    test('exports the age of the newest verified notification, absent before the first', async (t) => {
+      const harness = await buildTestApp(t, adapter, OURA_ENV)
+      if (harness === undefined) return
+      const scrape = async (): Promise<string> => (await harness.app.http.inject({ method: 'GET', url: '/metrics' })).body
+      assert.doesNotMatch(await scrape(), /webhook_last_received_age_seconds\{/, 'no sample before any notification')
+      const body = notification({ object_id: 'age-doc' })
+      assert.equal((await post(harness, body, signedHeaders(body, Date.now()))).statusCode, 200)
+      const match = /webhook_last_received_age_seconds\{provider="oura"\} ([\d.e+-]+)/.exec(await scrape())
+      assert.ok(match !== null, 'a sample per provider')
+      assert.ok(Number(match[1]) >= 0 && Number(match[1]) < 5, `age ${match[1]} s`)
+    })
+
     test('refuses every signature failure mode with 401 and stores nothing', async (t) => {
       const harness = await buildTestApp(t, adapter, OURA_ENV)
       if (harness === undefined) return
