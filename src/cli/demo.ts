@@ -1,10 +1,14 @@
 import { randomBytes } from 'node:crypto'
+import { createServer, type AddressInfo } from 'node:net'
 import { createApp, type App } from '../app.ts'
 import type { Config } from '../config/load.ts'
 import { METRIC_NAMES } from '../domain/catalog.ts'
+import { SOURCES } from '../domain/event.ts'
 import { createLogger } from '../lib/logger.ts'
 import { createIphoneSimulator } from '../simulators/iphone.ts'
-import { ProgressBoard, type StreamProgress } from '../simulators/progress.ts'
+import type { OuraSimulator } from '../simulators/oura/index.ts'
+import { createOuraDemoSimulator, startOuraDemoCloud } from '../simulators/oura-demo.ts'
+import { addCounts, ProgressBoard, ZERO_COUNTS, type OutcomeCounts, type StreamProgress } from '../simulators/progress.ts'
 import type { Simulator, SimulatorOutcome } from '../simulators/simulator.ts'
 import type { CliIo } from './main.ts'
 
@@ -22,9 +26,15 @@ const PLAIN_PROGRESS_MS = 2000
 /** Nights listed in the sleep table; longer runs show the most recent ones. */
 const SLEEP_TABLE_NIGHTS = 7
 
-/** Every simulator the demo runs side by side. Oura and WHOOP simulators join this list. */
-function createSimulators(options: DemoOptions, nowMs: number): Simulator[] {
-  return [createIphoneSimulator({ seed: DEMO_SEED, days: options.days, nowMs })]
+/**
+ * Every simulator the demo runs side by side, here one person wearing an Apple Watch and an Oura ring: both
+ * feed the same bridge user, which keeps the sources apart. A WHOOP simulator joins this list.
+ */
+function createSimulators(options: DemoOptions, nowMs: number, oura: OuraSimulator): Simulator[] {
+  const iphone = createIphoneSimulator({ seed: DEMO_SEED, days: options.days, nowMs })
+  const ouraUserId = oura.userIds()[0]
+  if (ouraUserId === undefined) throw new Error('the simulated Oura cloud has no wearer')
+  return [iphone, createOuraDemoSimulator({ sim: oura, userId: iphone.userIds[0] ?? 'demo-user', ouraUserId })]
 }
 
 class DemoInterrupted extends Error {
@@ -47,18 +57,44 @@ export async function runDemo(config: Config, options: DemoOptions, io: CliIo): 
   const signals = listenForSignals(io)
 
   let app: App | undefined
+  let oura: OuraSimulator | undefined
   try {
     out(style.bold('Biometric Bridge demo'))
     const storage = config.databaseUrl !== undefined ? 'PostgreSQL (DATABASE_URL)'
       : config.dataDir === 'memory://' ? 'embedded PGlite, in memory' : `embedded PGlite in ${config.dataDir}`
     // Logs go to stderr so they never tear the progress view on stdout.
     const logger = createLogger({ level: config.logLevel, format: config.logFormat, destination: io.stderr })
-    app = await createApp({ ...config, adminApiToken: adminToken }, { logger })
+    const nowMs = Date.now()
+    // The simulated Oura cloud starts first: the bridge is configured with its URLs and app credentials, exactly
+    // as with OURA_API_URL, OURA_AUTHORIZE_URL and OURA_CLIENT_ID/SECRET against the real one.
+    oura = await startOuraDemoCloud({ seed: DEMO_SEED, days: options.days, nowMs })
+    // The OAuth redirect URI is derived from PUBLIC_BASE_URL, which the app takes at creation, while PORT=0
+    // reveals the port only after listen. So a free port is picked first and the bridge binds it: the simplest
+    // way for the callback URL to be the bridge's real address. (Another process grabbing the port in between
+    // fails the demo with EADDRINUSE.) The demo follows the redirect itself, as the user's browser would.
+    const port = config.port === 0 ? await reservePort(config.host) : config.port
+    app = await createApp({
+      ...config,
+      adminApiToken: adminToken,
+      port,
+      publicBaseUrl: clientUrl(`http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`),
+      oura: {
+        clientId: oura.clientId,
+        clientSecrets: [oura.clientSecret],
+        webhookVerificationToken: randomBytes(24).toString('base64url'),
+        apiUrl: oura.baseUrl,
+        authorizeUrl: oura.authorizeUrl
+      },
+      // The wearer's history is the `days` days before yesterday (yesterday arrives live, see oura-demo.ts), and a
+      // backfill reaches back whole days from now: one more day reaches the start of that history.
+      backfillDays: options.days + 1
+    }, { logger })
     const baseUrl = clientUrl(await app.listen())
     out(`  bridge     ${baseUrl}  (${storage}, log level ${config.logLevel})`)
+    out(`  oura       ${oura.baseUrl}  (simulated Oura cloud: OAuth consent, API v2, signed webhooks)`)
     signals.throwIfInterrupted()
 
-    const simulators = createSimulators(options, Date.now())
+    const simulators = createSimulators(options, nowMs, oura)
     for (const simulator of simulators) {
       out(`  simulator  ${simulator.title}: ${options.days} day${options.days === 1 ? '' : 's'} for user ${simulator.userIds[0] ?? '?'}`)
     }
@@ -102,6 +138,8 @@ export async function runDemo(config: Config, options: DemoOptions, io: CliIo): 
     return 1
   } finally {
     if (app !== undefined) await stopApp(app, config.shutdownTimeoutMs, io)
+    // After the bridge: its worker may still be fetching from the simulated Oura until it stops.
+    if (oura !== undefined) await oura.close()
     signals.dispose()
   }
 }
@@ -190,6 +228,18 @@ async function stopApp(app: App, timeoutMs: number, io: CliIo): Promise<boolean>
   } finally {
     clearTimeout(deadline)
   }
+}
+
+/** A port free on `host` right now: bound with port 0, read, released. */
+async function reservePort(host: string): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, host, () => { resolve() })
+  })
+  const { port } = server.address() as AddressInfo
+  await new Promise<void>((resolve) => { server.close(() => { resolve() }) })
+  return port
 }
 
 /** The address the bridge bound, as a client reaches it (a wildcard bind is reached through loopback). */
@@ -340,6 +390,7 @@ function createPlainView(board: ProgressBoard, io: CliIo): ProgressView {
 // ------------------------------------------------------------------------------------------------ summary
 
 interface MetricRow {
+  source: string
   metric: string
   unit: string
   n: number
@@ -350,6 +401,10 @@ interface MetricRow {
   last: Date | string
   tz_offset: number
 }
+
+const SOURCE_TITLES: Readonly<Record<string, string>> = { healthkit: 'HealthKit', oura: 'Oura', whoop: 'WHOOP' }
+/** What a simulator's progress items are, for its traffic line. */
+const ITEM_NOUNS: Readonly<Record<string, string>> = { iphone: 'samples and data points', oura: 'documents and notifications' }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
 
@@ -390,22 +445,28 @@ async function printSummary(
   app: App, simulators: readonly Simulator[], outcomes: readonly SimulatorOutcome[], board: ProgressBoard,
   out: (text?: string) => void, style: Style
 ): Promise<void> {
-  const order = new Map<string, number>(METRIC_NAMES.map((name, index) => [name, index]))
+  const metricOrder = new Map<string, number>(METRIC_NAMES.map((name, index) => [name, index]))
+  const sourceOrder = new Map<string, number>(SOURCES.map((name, index) => [name, index]))
   const metricRows = async (userId: string): Promise<MetricRow[]> => {
     const { rows } = await app.db.query<MetricRow>(
-      `SELECT metric, unit, count(*)::int AS n, min(value) AS min, avg(value) AS avg, max(value) AS max,
+      `SELECT source, metric, unit, count(*)::int AS n, min(value) AS min, avg(value) AS avg, max(value) AS max,
               min(start_at) AS first, max(end_at) AS last, max(tz_offset_min)::int AS tz_offset
-       FROM events WHERE user_id = $1 GROUP BY metric, unit`, [userId])
-    return rows.sort((a, b) => (order.get(a.metric) ?? 99) - (order.get(b.metric) ?? 99))
+       FROM events WHERE user_id = $1 GROUP BY source, metric, unit`, [userId])
+    // HealthKit first: the sources in the order the demo introduces them.
+    const rank = (source: string): number => source === 'healthkit' ? -1 : sourceOrder.get(source) ?? 99
+    return rows.sort((a, b) => rank(a.source) - rank(b.source) || (metricOrder.get(a.metric) ?? 99) - (metricOrder.get(b.metric) ?? 99))
   }
 
-  for (const simulator of simulators) {
-    const [mainUser, ...otherUsers] = simulator.userIds
-    if (mainUser === undefined) continue
-    const rows = await metricRows(mainUser)
+  // Simulators may share a user (one person, several devices): each user is listed once.
+  const mainUsers = [...new Set(simulators.flatMap((simulator) => simulator.userIds.slice(0, 1)))]
+  const otherUsers = [...new Set(simulators.flatMap((simulator) => simulator.userIds.slice(1)))].filter((user) => !mainUsers.includes(user))
+  for (const userId of mainUsers) {
+    const rows = await metricRows(userId)
     const offset = rows[0] === undefined ? 0 : Number(rows[0].tz_offset)
-    const total = rows.reduce((sum, row) => sum + Number(row.n), 0)
-    out(style.bold(`Stored for user ${mainUser}: ${count(total)} events in ${rows.length} metrics`) + style.dim(`  (times ${zoneName(offset)})`))
+    const events = (list: readonly MetricRow[]): number => list.reduce((sum, row) => sum + Number(row.n), 0)
+    const sources = [...new Set(rows.map((row) => row.source))]
+    out(style.bold(`Stored for user ${userId}: ${count(events(rows))} events from ${sources.length} source${sources.length === 1 ? '' : 's'}`) +
+      style.dim(`  (times ${zoneName(offset)})`))
     const cells = [['metric', 'events', 'min', 'avg', 'max', 'unit', 'from', 'to']]
     for (const row of rows) {
       cells.push([
@@ -414,31 +475,42 @@ async function printSummary(
         row.unit, localTime(new Date(row.first).getTime(), offset), localTime(new Date(row.last).getTime(), offset)
       ])
     }
+    // One table, so the columns line up across sources; a heading per source.
     const lines = table(cells, [false, true, true, true, true, false, false, false])
-    out(`  ${style.dim(lines[0] ?? '')}`)
-    for (const line of lines.slice(1)) out(`  ${line}`)
-    out()
-    await printSleepTable(app, mainUser, out, style)
-    for (const userId of otherUsers) {
-      const other = await metricRows(userId)
-      const events = other.reduce((sum, row) => sum + Number(row.n), 0)
-      out(`Stored for user ${userId}: ${count(events)} events (${other.map((row) => row.metric).join(', ') || 'none'})`)
+    for (const source of sources) {
+      const ofSource = rows.filter((row) => row.source === source)
+      out(`  ${style.bold(SOURCE_TITLES[source] ?? source)}: ${count(events(ofSource))} events in ${ofSource.length} metrics`)
+      out(`    ${style.dim(lines[0] ?? '')}`)
+      rows.forEach((row, index) => { if (row.source === source) out(`    ${lines[index + 1] ?? ''}`) })
     }
+    out()
+    await printSleepTable(app, userId, out, style)
+  }
+  for (const userId of otherUsers) {
+    const other = await metricRows(userId)
+    const events = other.reduce((sum, row) => sum + Number(row.n), 0)
+    out(`Stored for user ${userId}: ${count(events)} events (${other.map((row) => row.metric).join(', ') || 'none'})`)
   }
   out()
 
-  const totals = board.totals()
-  out(style.bold('Uploads') + `  ${count(totals.requests)} requests, ${count(totals.sentItems)} samples and data points`)
-  out(`  totals: accepted ${count(totals.accepted)} · duplicates ${count(totals.duplicates)} · ignored ${count(totals.ignored)} · rejected ${count(totals.rejected)} · deleted ${count(totals.deleted)}`)
-  const codes = new Map<string, number>()
-  for (const outcome of outcomes) {
-    for (const [code, n] of Object.entries(outcome.rejectionCodes)) codes.set(code, (codes.get(code) ?? 0) + n)
+  out(style.bold('Traffic') + style.dim('  (counted from the bridge\'s answers)'))
+  const streams = board.streams()
+  for (const [index, simulator] of simulators.entries()) {
+    const outcome = outcomes[index]
+    const own = streams.filter((stream) => stream.simulator === simulator.name)
+    const counts = own.reduce<OutcomeCounts>((sum, stream) => addCounts(sum, stream), { ...ZERO_COUNTS })
+    const requests = own.reduce((sum, stream) => sum + stream.requests, 0)
+    const items = own.reduce((sum, stream) => sum + stream.sentItems, 0)
+    out(`  ${style.bold(simulator.title)}: ${count(requests)} requests, ${count(items)} ${ITEM_NOUNS[simulator.name] ?? 'items'}`)
+    out(`    totals: accepted ${count(counts.accepted)} · duplicates ${count(counts.duplicates)} · ignored ${count(counts.ignored)} · rejected ${count(counts.rejected)} · deleted ${count(counts.deleted)}`)
+    if (simulator.name === 'oura') await printReceipts(app, out)
+    const codes = Object.entries(outcome?.rejectionCodes ?? {})
+    if (codes.length > 0) {
+      out(`    rejected samples, each reported by index in its 200 answer while the rest of the batch was stored:`)
+      out(`      ${codes.map(([code, n]) => `${code} ×${n}`).join(', ')}`)
+    }
+    for (const note of outcome?.notes ?? []) out(`    - ${note}`)
   }
-  if (codes.size > 0) {
-    out(`  rejected samples, each reported by index in its 200 answer while the rest of the batch was stored:`)
-    out(`    ${[...codes].map(([code, n]) => `${code} ×${n}`).join(', ')}`)
-  }
-  for (const note of outcomes.flatMap((outcome) => outcome.notes)) out(`  - ${note}`)
   const surprises = outcomes.flatMap((outcome) => outcome.surprises)
   if (surprises.length > 0) {
     out(style.yellow(`  ! ${surprises.length} answer${surprises.length === 1 ? '' : 's'} differed from what the simulator expected:`))
@@ -448,11 +520,24 @@ async function printSummary(
   }
 }
 
+/** The Oura receipts as the database holds them: every notification and backfill range is one, worked off once. */
+async function printReceipts(app: App, out: (text?: string) => void): Promise<void> {
+  const { rows } = await app.db.query<{ event_type: string, status: string, n: number }>(
+    `SELECT event_type, status, count(*)::int AS n FROM webhook_receipts WHERE provider = 'oura' GROUP BY event_type, status`)
+  if (rows.length === 0) return
+  const sum = (key: 'event_type' | 'status'): string => {
+    const totals = new Map<string, number>()
+    for (const row of rows) totals.set(row[key], (totals.get(row[key]) ?? 0) + Number(row.n))
+    return [...totals].sort((a, b) => b[1] - a[1]).map(([name, n]) => `${count(n)} ${name}`).join(', ')
+  }
+  out(`    receipts: ${sum('event_type')}; ${sum('status')}`)
+}
+
 /** Per night, the stage spans summed: nights are keyed by the evening they start on (spans end 12 h later at most). */
 async function printSleepTable(app: App, userId: string, out: (text?: string) => void, style: Style): Promise<void> {
   const { rows } = await app.db.query<{ metric: string, value: number, end_at: Date | string, tz_offset: number }>(
     `SELECT metric, value, end_at, tz_offset_min::int AS tz_offset FROM events
-     WHERE user_id = $1 AND metric IN (${SLEEP_STAGE_METRICS.map((m) => `'${m}'`).join(', ')})`, [userId])
+     WHERE user_id = $1 AND source = 'healthkit' AND metric IN (${SLEEP_STAGE_METRICS.map((m) => `'${m}'`).join(', ')})`, [userId])
   if (rows.length === 0) return
   const nights = new Map<string, { label: string, minutes: Record<string, number> }>()
   for (const row of rows) {
@@ -491,6 +576,7 @@ function printTryIt(
   const user = encodeURIComponent(userId)
   const auth = token.startsWith('$') ? `"authorization: Bearer ${token}"` : `'authorization: Bearer ${token}'`
   out(`  curl -s -H ${auth} '${baseUrl}/v1/users/${user}/events?metric=heart_rate&limit=5'`)
+  out(`  curl -s -H ${auth} '${baseUrl}/v1/users/${user}/events?source=oura&metric=hrv_rmssd&limit=5'`)
   out(`  curl -s -H ${auth} '${baseUrl}/v1/users/${user}/latest'`)
-  out(`  curl -s '${baseUrl}/metrics' | grep healthkit_samples_total`)
+  out(`  curl -s '${baseUrl}/metrics' | grep -E '^(healthkit_samples_total|webhook_events_total|provider_requests_total)'`)
 }

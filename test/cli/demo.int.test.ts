@@ -19,7 +19,7 @@ function total(stdout: string, name: string): number {
 }
 
 describe('bridge demo', { timeout: 2 * DEMO_TIMEOUT_MS }, () => {
-  test('runs the bridge and the iPhone simulator, prints what was stored and exits 0', async () => {
+  test('runs the bridge, the iPhone and the Oura simulators, prints what was stored and exits 0', async () => {
     const startedAtMs = performance.now()
     const result = await runBridge(['demo', '--days', '1'], DEMO_ENV)
     const elapsedMs = performance.now() - startedAtMs
@@ -39,6 +39,18 @@ describe('bridge demo', { timeout: 2 * DEMO_TIMEOUT_MS }, () => {
     assert.equal(total(stdout, 'deleted'), 1)
     assert.match(stdout, /BB_SAMPLE_OUT_OF_RANGE ×\d/)
     assert.match(stdout, /every answer matched what the simulator expected/)
+
+    // Oura through the real path: OAuth connect, a backfill by the worker pool, then signed live webhooks.
+    assert.match(stdout, /^ {2}Oura: [\d,]+ events in \d+ metrics$/m)
+    for (const metric of ['hrv_rmssd', 'recovery_score', 'sleep_score', 'activity_score', 'total_sleep_minutes', 'temperature_deviation']) {
+      assert.ok(storedCount(stdout, metric) > 0, `${metric} stored from Oura`)
+    }
+    assert.match(stdout, /connected Oura through OAuth/)
+    assert.match(stdout, /backfill of 1 day: \d+ documents/)
+    assert.match(stdout, /delivered twice with the same event_time .*: the second answered 200 "duplicate"/)
+    assert.match(stdout, /delete of the sleep period ending \d{4}-\d{2}-\d{2} .*: its events removed/)
+    assert.match(stdout, /revised at Oura on .*: readiness \d+ → \d+/)
+    assert.match(stdout, /receipts: [^\n]*\bbackfill\b[^\n]*; \d+ done$/m, 'every Oura receipt worked off')
     assert.match(stdout, /curl -s -H 'authorization: Bearer demo_[\w-]{32,}' 'http:\/\/127\.0\.0\.1:\d+\/v1\/users\/demo-user\/events\?metric=heart_rate&limit=5'/)
     assert.ok(!stdout.includes('\u001b['), 'no terminal control sequences when stdout is not a terminal')
   })
@@ -68,6 +80,7 @@ describe('bridge demo', { timeout: 2 * DEMO_TIMEOUT_MS }, () => {
     const latest = await response.json() as { data: Record<string, { value: number, unit: string }> }
     assert.equal(latest.data.heart_rate?.unit, 'bpm')
     assert.ok(latest.data.deep_sleep_minutes !== undefined)
+    assert.equal(latest.data.recovery_score?.unit, 'score', 'Oura readiness is served too')
 
     child.kill('SIGTERM')
     assert.equal(await exited, 0, `${stdout}\n${stderr}`)
