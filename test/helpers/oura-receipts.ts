@@ -124,7 +124,8 @@ export interface StoredEvent {
   context: string
   start_ms: number
   end_ms: number
-  source_updated_at: string | null
+  /** Epoch ms of the stored revision's meta.updated_at. */
+  source_updated_ms: number | null
 }
 
 /** Every stored event of one Oura document (its source_record_id) of USER_ID, by metric. */
@@ -132,9 +133,12 @@ export async function recordEvents(db: Queryable, sourceRecordId: string): Promi
   const { rows } = await db.query<StoredEvent>(
     `SELECT event_id::text AS event_id, metric, value, context,
             (extract(epoch FROM start_at) * 1000)::float8 AS start_ms, (extract(epoch FROM end_at) * 1000)::float8 AS end_ms,
-            to_char(source_updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS source_updated_at
+            (extract(epoch FROM source_updated_at) * 1000)::float8 AS source_updated_ms
      FROM events WHERE user_id = $1 AND source = 'oura' AND source_record_id = $2 ORDER BY metric`, [USER_ID, sourceRecordId])
-  return rows.map((row) => ({ ...row, value: Number(row.value), start_ms: Number(row.start_ms), end_ms: Number(row.end_ms) }))
+  return rows.map((row) => ({
+    ...row, value: Number(row.value), start_ms: Number(row.start_ms), end_ms: Number(row.end_ms),
+    source_updated_ms: row.source_updated_ms === null ? null : Number(row.source_updated_ms)
+  }))
 }
 
 export interface OutboxRow {
