@@ -12,6 +12,11 @@ export interface ReceiptChanges {
   drafts: EventDraft[]
   /** Provider record ids whose stored events must go (deleted documents, retracted sleeps). */
   retracted: string[]
+  /**
+   * Records whose drafts above are complete at the given revision: their stored events that the drafts no longer
+   * yield (a field the provider cleared) are deleted. Heart-rate rows and other instants are not listed.
+   */
+  complete: Array<{ sourceRecordId: string, sourceUpdatedAt: string | null }>
   /** Documents (or rows) that could not be mapped; the rest of the receipt still counts. */
   rejected: Rejection[]
 }
@@ -19,4 +24,4 @@ export interface ReceiptChanges {
 /** A provider's part of the worker: fetch what a receipt names and map it to drafts. Knows no storage. */
 export type ReceiptHandler = (receipt: ClaimedReceipt, api: AuthorizedApi) => Promise<ReceiptChanges>
 
-export const emptyChanges = (): ReceiptChanges => ({ drafts: [], retracted: [], rejected: [] })
+export const emptyChanges = (): ReceiptChanges => ({ drafts: [], retracted: [], complete: [], rejected: [] })

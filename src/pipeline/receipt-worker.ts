@@ -11,7 +11,7 @@ import { backoffDelayMs, type BackoffPolicy } from '../providers/client/backoff.
 import { ProviderRequestError, type ProviderClient } from '../providers/client/provider-client.ts'
 import type { Database } from '../storage/database.ts'
 import { loadConnectionByProviderUser, type LoadedConnection } from '../storage/connections-repository.ts'
-import { deleteRecordsWithOutbox, upsertEventsWithOutbox } from '../storage/events-repository.ts'
+import { deleteClearedEventsWithOutbox, deleteRecordsWithOutbox, upsertEventsWithOutbox } from '../storage/events-repository.ts'
 import {
   claimDueReceipts, finishReceipt, pendingReceiptCount, pruneFinishedReceipts, releaseReceipts, rescheduleReceipt,
   type ClaimedReceipt, type ReceiptProvider
@@ -158,11 +158,21 @@ export function createReceiptWorker(options: ReceiptWorkerOptions): ReceiptWorke
       else rejected++
     }
     const batch = [...events.values()]
+    const retracted = new Set(changes.retracted)
+    const idsByRecord = new Map<string, string[]>()
+    for (const event of batch) {
+      const ids = idsByRecord.get(event.source_record_id)
+      if (ids === undefined) idsByRecord.set(event.source_record_id, [event.event_id])
+      else ids.push(event.event_id)
+    }
+    const complete = changes.complete.filter((record) => !retracted.has(record.sourceRecordId))
+      .map((record) => ({ ...record, keepEventIds: idsByRecord.get(record.sourceRecordId) ?? [] }))
     const { written, removed } = await db.transaction(async (tx) => {
       const writtenIds = await upsertEventsWithOutbox(tx, batch)
-      const deleted = await deleteRecordsWithOutbox(tx, connection.userId, source, [...new Set(changes.retracted)], origin.ingestedAt)
+      const deleted = await deleteRecordsWithOutbox(tx, connection.userId, source, [...retracted], origin.ingestedAt)
+      const cleared = await deleteClearedEventsWithOutbox(tx, connection.userId, source, complete, origin.ingestedAt)
       await finishReceipt(tx, receipt.id, 'done')
-      return { written: batch.filter((event) => writtenIds.has(event.event_id)), removed: deleted }
+      return { written: batch.filter((event) => writtenIds.has(event.event_id)), removed: [...deleted, ...cleared] }
     })
     if (rejected > 0) {
       metrics.webhookEventsFailedTotal.inc({ source, error_type: 'validation_error' }, rejected)

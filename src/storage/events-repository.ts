@@ -110,6 +110,40 @@ export async function deleteRecordsWithOutbox(
        AND source_record_id IN (SELECT json_array_elements_text($3::json))
      RETURNING ${EVENT_COLUMNS}`,
     [userId, source, JSON.stringify(recordIds)])
+  return announceDeleted(tx, rows, ingestedAt)
+}
+
+/** A record as a provider now describes it completely: its revision and the events it yields. */
+export interface CompleteRecord {
+  sourceRecordId: string
+  /** ISO instant of the revision; null when the provider does not version its documents. */
+  sourceUpdatedAt: string | null
+  keepEventIds: readonly string[]
+}
+
+/**
+ * Deletes the events of complete records that their current revision no longer yields (a field the provider
+ * cleared), with `op: "delete"` outbox rows. A stored event from a NEWER revision than the one given is kept:
+ * a slow worker holding an old fetch never removes what a faster one stored.
+ */
+export async function deleteClearedEventsWithOutbox(
+  tx: Queryable, userId: string, source: Source, records: readonly CompleteRecord[], ingestedAt: string
+): Promise<BiometricEvent[]> {
+  if (records.length === 0) return []
+  const { rows } = await tx.query<EventRow>(
+    `DELETE FROM events e
+     USING json_to_recordset($3::json) AS r(record_id text, revision timestamptz, keep json)
+     WHERE e.user_id = $1 AND e.source = $2 AND e.source_record_id = r.record_id
+       AND e.event_id::text NOT IN (SELECT json_array_elements_text(r.keep))
+       AND (r.revision IS NULL OR coalesce(e.source_updated_at, '-infinity') <= r.revision)
+     RETURNING ${EVENT_COLUMNS}`,
+    [userId, source, JSON.stringify(records.map((record) => ({
+      record_id: record.sourceRecordId, revision: record.sourceUpdatedAt, keep: record.keepEventIds
+    })))])
+  return announceDeleted(tx, rows, ingestedAt)
+}
+
+async function announceDeleted(tx: Queryable, rows: readonly EventRow[], ingestedAt: string): Promise<BiometricEvent[]> {
   const deleted = rows.map((row) => toEvent(row, 'delete', ingestedAt))
   if (deleted.length > 0) {
     await tx.query(

@@ -104,7 +104,7 @@ export interface ReceiptRow {
 export async function receiptsFor(db: Queryable, objectId?: string): Promise<ReceiptRow[]> {
   const { rows } = await db.query<ReceiptRow>(
     `SELECT id::text AS id, status, event_type, data_type, object_id, attempts::int AS attempts, last_error_code
-     FROM webhook_receipts WHERE $1::text IS NULL OR object_id = $1 ORDER BY id`, [objectId ?? null])
+     FROM webhook_receipts WHERE $1::text IS NULL OR object_id = $1 ORDER BY webhook_receipts.id`, [objectId ?? null])
   return rows.map((row) => ({ ...row, attempts: Number(row.attempts) }))
 }
 
@@ -152,7 +152,7 @@ export interface OutboxRow {
 export async function outboxFor(db: Queryable, eventIds: readonly string[]): Promise<OutboxRow[]> {
   const { rows } = await db.query<{ id: string, event_id: string, op: string, payload: string }>(
     `SELECT id::text AS id, event_id::text AS event_id, op, payload FROM outbox
-     WHERE event_id::text IN (SELECT json_array_elements_text($1::json)) ORDER BY id`, [JSON.stringify(eventIds)])
+     WHERE event_id::text IN (SELECT json_array_elements_text($1::json)) ORDER BY outbox.id`, [JSON.stringify(eventIds)])
   return rows.map((row) => ({ id: Number(row.id), event_id: row.event_id, op: row.op, payload: JSON.parse(row.payload) as OutboxRow['payload'] }))
 }
 

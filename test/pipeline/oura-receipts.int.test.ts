@@ -234,6 +234,25 @@ for (const adapter of ADAPTERS) {
       assert.equal((await outboxFor(app.db, eventIds)).length, afterUpdate.length, 'nothing new was announced')
     })
 
+    test('a revision that clears a field deletes that metric\'s event with a delete outbox row; the others stay', async (t) => {
+      const bridge = await startReceiptBridge(t, adapter)
+      if (bridge === undefined) return
+      const { sim, app } = bridge
+      const original = sim.documents(OURA_USER_ID, 'daily_readiness').find((document) => document.temperature_deviation !== null)
+      assert.ok(original !== undefined, 'a readiness document with a temperature deviation')
+      await createAndDrain(bridge, { event_type: 'create', data_type: 'daily_readiness', object_id: original.id, user_id: OURA_USER_ID })
+      const before = await recordEvents(app.db, original.id)
+      const deviation = before.find((event) => event.metric === 'temperature_deviation')
+      assert.ok(deviation !== undefined)
+
+      const { notification } = sim.updateDocument('daily_readiness', original.id, { temperature_deviation: null })
+      await createAndDrain(bridge, notification)
+      const after = await recordEvents(app.db, original.id)
+      assert.deepEqual(after.map((event) => event.metric).sort(), before.map((event) => event.metric).filter((metric) => metric !== 'temperature_deviation').sort())
+      const announced = await outboxFor(app.db, [deviation.event_id])
+      assert.deepEqual(announced.map((row) => row.op), ['upsert', 'delete'], 'consumers learn that the value is gone')
+    })
+
     test('a delete notification, and a create whose document is gone (404), retract the events with delete outbox rows', async (t) => {
       const bridge = await startReceiptBridge(t, adapter)
       if (bridge === undefined) return

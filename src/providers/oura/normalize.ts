@@ -7,8 +7,12 @@ import { asObject } from '../json-object.ts'
 
 /** What one fetched Oura document (or one heart-rate row) turned into. */
 export type OuraOutcome =
-  /** One draft per metric Oura filled in; empty when every mapped field is null. */
-  | { kind: 'drafts', drafts: EventDraft[] }
+  /**
+   * One draft per metric Oura filled in; empty when every mapped field is null. `record` (documents only, not
+   * heart-rate rows) says the drafts are the whole record at that revision: stored events of the record that
+   * are not among them describe fields Oura has since cleared.
+   */
+  | { kind: 'drafts', drafts: EventDraft[], record?: { sourceRecordId: string, sourceUpdatedAt: string | null } }
   | { kind: 'rejected', rejection: Rejection }
   /**
    * The document exists but no longer describes a sleep period (`type` `deleted` or `rest`). It yields no
@@ -131,7 +135,7 @@ function draftsOf(fields: readonly FieldMapping[], document: Record<string, unkn
     if (value === null) continue
     drafts.push({ ...frame, metric, value, unit })
   }
-  return { kind: 'drafts', drafts }
+  return { kind: 'drafts', drafts, record: { sourceRecordId: frame.sourceRecordId, sourceUpdatedAt: frame.sourceUpdatedAt ?? null } }
 }
 
 /**

@@ -46,7 +46,10 @@ export const handleOuraReceipt: ReceiptHandler = async (receipt, api) => {
 }
 
 function addOutcome(changes: ReceiptChanges, outcome: OuraOutcome): void {
-  if (outcome.kind === 'drafts') changes.drafts.push(...outcome.drafts)
+  if (outcome.kind === 'drafts') {
+    changes.drafts.push(...outcome.drafts)
+    if (outcome.record !== undefined) changes.complete.push(outcome.record)
+  }
   else if (outcome.kind === 'rejected') changes.rejected.push(outcome.rejection)
   else changes.retracted.push(outcome.sourceRecordId)
 }
