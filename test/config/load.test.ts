@@ -164,7 +164,7 @@ describe('loadConfig values', () => {
     [{ PORT: '-1' }, 'PORT must be an integer from 0 to 65535'],
     [{ PORT: '80.5' }, 'PORT must be an integer from 0 to 65535'],
     [{ PORT: '1e3' }, 'PORT must be an integer from 0 to 65535'],
-    [{ MAX_CONCURRENT_WEBHOOKS: '0' }, 'MAX_CONCURRENT_WEBHOOKS must be an integer from 1 to 10000'],
+    [{ MAX_CONCURRENT_WEBHOOKS: '-1' }, 'MAX_CONCURRENT_WEBHOOKS must be an integer from 0 to 10000'],
     [{ MAX_RECEIPT_ATTEMPTS: '99999999999999999999' }, 'MAX_RECEIPT_ATTEMPTS must be an integer from 1 to 1000'],
     [{ HEALTHKIT_MAX_BODY_BYTES: '512' }, 'HEALTHKIT_MAX_BODY_BYTES must be an integer from 1024 to 4294967296'],
     [{ PUBLIC_BASE_URL: 'bridge.example.com' }, 'PUBLIC_BASE_URL must be a URL'],
