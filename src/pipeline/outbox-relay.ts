@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { deadLetterMessage, eventMessage } from '../bus/messages.ts'
 import { SendFailure, type BusMessage, type Publisher } from '../bus/publisher.ts'
 import type { Logger } from '../lib/logger.ts'
+import { createWakeablePause } from '../lib/wakeable-pause.ts'
 import { describeError } from '../lib/logger.ts'
 import type { Metrics } from '../metrics/registry.ts'
 import type { Database } from '../storage/database.ts'
@@ -77,9 +77,8 @@ export function createOutboxRelay(deps: RelayDeps): OutboxRelay {
   const holder = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
   let running = false
   let loop: Promise<void> | undefined
-  let wake: (() => void) | undefined
-  /** A commit arrived while a round was running: the next pause is skipped. */
-  let woken = false
+  // A commit on this node ends the idle pause at once (or skips the next one if it arrives mid-round).
+  const idle = createWakeablePause()
   let state: RelayState = { state: 'up', detail: 'starting' }
   let topicsReady = false
   let lastBacklogAt = 0
@@ -93,17 +92,6 @@ export function createOutboxRelay(deps: RelayDeps): OutboxRelay {
     state = next
   }
 
-  const pause = async (ms: number): Promise<void> => {
-    if (woken) {
-      woken = false
-      return
-    }
-    const controller = new AbortController()
-    wake = () => controller.abort()
-    await sleep(ms, undefined, { signal: controller.signal }).catch(() => {})
-    wake = undefined
-    woken = false
-  }
 
   const deadLetter = async (row: OutboxRow, message: BusMessage, reason: 'serialization' | 'rejected', errorMessage: string): Promise<void> => {
     const failedAt = new Date()
@@ -231,12 +219,12 @@ export function createOutboxRelay(deps: RelayDeps): OutboxRelay {
         const published = outcomes.reduce((sum, outcome) => sum + (outcome.status === 'fulfilled' ? outcome.value : 0), 0)
         setState({ state: 'up', detail: `holding ${lanes.length} of 16 lanes` })
         backoffMs = 0
-        if (published === 0) await pause(options.idlePollMs)
+        if (published === 0) await idle.pause(options.idlePollMs)
       } catch (error) {
         backoffMs = Math.min(options.maxBackoffMs, Math.max(100, backoffMs * 2))
         setState({ state: 'degraded', detail: error instanceof SendFailure ? error.message : 'outbox relay failing' }, error)
         logger.debug({ err: describeError(error), backoffMs }, 'outbox relay round failed')
-        await pause(backoffMs)
+        await idle.pause(backoffMs)
       }
     }
   }
@@ -248,13 +236,12 @@ export function createOutboxRelay(deps: RelayDeps): OutboxRelay {
       loop = run()
     },
     notify() {
-      woken = true
-      wake?.()
+      idle.wake()
     },
     async stop() {
       if (!running) return
       running = false
-      wake?.()
+      idle.wake()
       await loop
       await releaseLeases(db, holder).catch(() => {})
     },

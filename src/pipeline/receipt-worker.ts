@@ -5,6 +5,7 @@ import { buildEvent } from '../domain/build-event.ts'
 import type { BiometricEvent, Source } from '../domain/event.ts'
 import { BridgeError, type ErrorCode, type ErrorType } from '../errors.ts'
 import type { Logger } from '../lib/logger.ts'
+import { createWakeablePause } from '../lib/wakeable-pause.ts'
 import { describeError } from '../lib/logger.ts'
 import type { Metrics } from '../metrics/registry.ts'
 import { backoffDelayMs, type BackoffPolicy } from '../providers/client/backoff.ts'
@@ -109,22 +110,11 @@ export function createReceiptWorker(options: ReceiptWorkerOptions): ReceiptWorke
   const abandon = new AbortController()
   let running = false
   let loop: Promise<void> | undefined
-  let wake: (() => void) | undefined
-  let woken = false
+  // Intake on this node ends the idle pause at once (or skips the next one if it arrives mid-claim).
+  const idle = createWakeablePause()
   let lastHousekeepingAt = 0
   let lastPruneAt = options.now()
 
-  const pause = async (ms: number): Promise<void> => {
-    if (woken) {
-      woken = false
-      return
-    }
-    const controller = new AbortController()
-    wake = () => controller.abort()
-    await sleep(ms, undefined, { signal: controller.signal }).catch(() => {})
-    wake = undefined
-    woken = false
-  }
 
   const authorizedApi = (work: ProviderWork, initial: LoadedConnection): AuthorizedApi => {
     let connection = initial
@@ -249,22 +239,21 @@ export function createReceiptWorker(options: ReceiptWorkerOptions): ReceiptWorke
         await housekeeping()
         const free = semaphore.available - semaphore.waiting
         if (free <= 0) {
-          await pause(options.idlePollMs)
+          await idle.pause(options.idlePollMs)
           continue
         }
         const claimed = await claimDueReceipts(db, providers, free, options.leaseMs)
         for (const receipt of claimed) {
           const task = work(receipt).finally(() => {
             inProgress.delete(receipt.id)
-            if (wake !== undefined) wake()
-            else woken = true
+            idle.wake()
           })
           inProgress.set(receipt.id, task)
         }
-        if (claimed.length === 0) await pause(options.idlePollMs)
+        if (claimed.length === 0) await idle.pause(options.idlePollMs)
       } catch (error) {
         logger.warn({ err: describeError(error) }, 'claiming receipts failed; retrying')
-        await pause(Math.max(options.idlePollMs, 1000))
+        await idle.pause(Math.max(options.idlePollMs, 1000))
       }
     }
   }
@@ -276,13 +265,12 @@ export function createReceiptWorker(options: ReceiptWorkerOptions): ReceiptWorke
       loop = run()
     },
     notify() {
-      if (wake !== undefined) wake()
-      else woken = true
+      idle.wake()
     },
     async stop(drainMs = 10_000) {
       if (!running) return
       running = false
-      wake?.()
+      idle.wake()
       await loop
       const drained = await Promise.race([
         Promise.allSettled([...inProgress.values()]).then(() => true),

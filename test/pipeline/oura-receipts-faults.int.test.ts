@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { Writable } from 'node:stream'
 import { createTokenCipher } from '../../src/auth/token-crypto.ts'
-import { runCli } from '../../src/cli/main.ts'
 import { resolveSecrets } from '../../src/config/dev-keys.ts'
 import type { OuraDataType } from '../../src/providers/oura/documents.ts'
 import type { OuraNotificationInput, OuraSimulator } from '../../src/simulators/oura/index.ts'
@@ -14,6 +12,7 @@ import {
 } from '../helpers/oura-receipts.ts'
 import { drainReceipts, receiptStatuses } from '../helpers/oura.ts'
 import { ADAPTERS } from '../helpers/services.ts'
+import { runCliCaptured } from '../helpers/cli.ts'
 
 const createOf = (sim: OuraSimulator, dataType: OuraDataType, index = 0): OuraNotificationInput => {
   const notification = sim.notificationsFor(OURA_USER_ID, 'create', [dataType])[index]
@@ -21,24 +20,6 @@ const createOf = (sim: OuraSimulator, dataType: OuraDataType, index = 0): OuraNo
   return notification
 }
 
-interface CliRun {
-  code: number
-  stdout: string
-  stderr: string
-}
-
-/** `bridge <args>` in-process with the given environment, output captured. */
-async function cli(args: string[], env: Record<string, string>): Promise<CliRun> {
-  const output = { stdout: '', stderr: '' }
-  const sink = (key: 'stdout' | 'stderr'): Writable => new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      output[key] += chunk.toString()
-      done()
-    }
-  })
-  const code = await runCli(args, { env, stdout: sink('stdout'), stderr: sink('stderr'), isTty: false })
-  return { code, ...output }
-}
 
 for (const adapter of ADAPTERS) {
   describe(`Oura receipts: provider failures (${adapter})`, () => {
@@ -119,12 +100,12 @@ for (const adapter of ADAPTERS) {
       if (adapter === 'postgres') {
         // The operator's CLI, a separate process in production, on the bridge's database.
         const env = { DATABASE_URL: app.config.databaseUrl!, TOKEN_ENCRYPTION_KEYS: CANARY.encryptionKey, LOG_PSEUDONYM_KEY: CANARY.pseudonymKey }
-        const listed = await cli(['receipts', 'list'], env)
+        const listed = await runCliCaptured(['receipts', 'list'], env)
         assert.equal(listed.code, 0, listed.stderr)
         const lines = listed.stdout.trim().split('\n')
         assert.equal(lines.length, 1, listed.stdout)
         assert.match(lines[0]!, new RegExp(`^\\s*${dead.id}\\s.*oura\\s+create/daily_readiness\\s+attempts=2\\s+error=BB_PROVIDER_UNAVAILABLE$`))
-        const replayed = await cli(['receipts', 'replay', '--all'], env)
+        const replayed = await runCliCaptured(['receipts', 'replay', '--all'], env)
         assert.deepEqual([replayed.code, replayed.stdout], [0, '1 receipt put back to work\n'], replayed.stderr)
       } else {
         // memory:// cannot be shared with a CLI process: the same repository calls the CLI makes.
@@ -138,7 +119,7 @@ for (const adapter of ADAPTERS) {
       assert.equal(valuesByMetric(await recordEvents(app.db, notification.object_id)).recovery_score, readiness.score)
       if (adapter === 'postgres') {
         const env = { DATABASE_URL: app.config.databaseUrl!, TOKEN_ENCRYPTION_KEYS: CANARY.encryptionKey, LOG_PSEUDONYM_KEY: CANARY.pseudonymKey }
-        assert.equal((await cli(['receipts', 'list'], env)).stdout, 'no dead-lettered receipts\n')
+        assert.equal((await runCliCaptured(['receipts', 'list'], env)).stdout, 'no dead-lettered receipts\n')
       } else {
         assert.deepEqual(await listDeadReceipts(app.db, 10), [])
       }

@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict'
-import { Writable } from 'node:stream'
 import { describe, test, type TestContext } from 'node:test'
-import { runCli } from '../../src/cli/main.ts'
 import type { Config } from '../../src/config/load.ts'
 import { BridgeError } from '../../src/errors.ts'
 import {
@@ -10,6 +8,7 @@ import {
 } from '../../src/providers/oura/subscriptions.ts'
 import { startOuraSimulator, type OuraSimulator } from '../../src/simulators/oura/index.ts'
 import { manualClock, receiver, type Receiver } from '../simulators/oura/helpers.ts'
+import { runCliCaptured } from '../helpers/cli.ts'
 
 type OuraConfig = NonNullable<Config['oura']>
 
@@ -189,24 +188,6 @@ describe('Oura subscriptions against the simulator', () => {
   })
 })
 
-interface Captured {
-  code: number
-  stdout: string
-  stderr: string
-}
-
-/** `bridge <args>` in-process, with stdout and stderr captured. */
-async function cli(args: string[], env: Record<string, string>): Promise<Captured> {
-  const output = { stdout: '', stderr: '' }
-  const sink = (key: 'stdout' | 'stderr'): Writable => new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      output[key] += chunk.toString()
-      done()
-    }
-  })
-  const code = await runCli(args, { env, stdout: sink('stdout'), stderr: sink('stderr'), isTty: false })
-  return { code, ...output }
-}
 
 describe('bridge oura subscriptions (runCli)', () => {
   async function cliSetup(t: TestContext): Promise<Setup & { env: Record<string, string> }> {
@@ -226,12 +207,12 @@ describe('bridge oura subscriptions (runCli)', () => {
     setupResult.clock.advance(Date.now() - setupResult.clock.now())
     const foreign = await foreignSubscription(t, setupResult)
 
-    const synced = await cli(['oura', 'subscriptions', 'sync'], env)
+    const synced = await runCliCaptured(['oura', 'subscriptions', 'sync'], env)
     assert.equal(synced.code, 0, synced.stderr)
     assert.match(synced.stdout, /\n18 created, 0 renewed, 0 kept for http:\/\/127\.0\.0\.1:\d+\/webhooks\/oura\n$/)
     assert.equal(synced.stdout.split('\n').filter((line) => line.startsWith('created  ')).length, 18)
 
-    const listed = await cli(['oura', 'subscriptions', 'list'], env)
+    const listed = await runCliCaptured(['oura', 'subscriptions', 'list'], env)
     assert.equal(listed.code, 0, listed.stderr)
     assert.equal(listed.stderr, '')
     const lines = listed.stdout.trimEnd().split('\n')
@@ -245,17 +226,17 @@ describe('bridge oura subscriptions (runCli)', () => {
     assert.match(foreignLine ?? '', /^\S+ {2}create {2}sleep +expires=\S+ {2}other callback=http:\/\/127\.0\.0\.1:\d+\/webhooks\/oura$/)
     assert.equal(lines.at(-1), `19 subscriptions; for ${callbackUrl}: 18 present, 0 missing, 0 expiring within 7 days`)
 
-    const renewed = await cli(['oura', 'subscriptions', 'renew'], env)
+    const renewed = await runCliCaptured(['oura', 'subscriptions', 'renew'], env)
     assert.deepEqual([renewed.code, renewed.stdout], [0, '0 renewed\n'])
 
-    const deleted = await cli(['oura', 'subscriptions', 'delete', '--all'], env)
+    const deleted = await runCliCaptured(['oura', 'subscriptions', 'delete', '--all'], env)
     assert.equal(deleted.code, 0, deleted.stderr)
     assert.match(deleted.stdout, /\n18 deleted\n$/)
     assert.deepEqual(sim.subscriptions().map((s) => s.id), [foreign.id])
-    const one = await cli(['oura', 'subscriptions', 'delete', foreign.id], env)
+    const one = await runCliCaptured(['oura', 'subscriptions', 'delete', foreign.id], env)
     assert.deepEqual([one.code, one.stdout], [0, `deleted  ${foreign.id}\n`])
 
-    const empty = await cli(['oura', 'subscriptions', 'list'], env)
+    const empty = await runCliCaptured(['oura', 'subscriptions', 'list'], env)
     assert.match(empty.stdout, /^0 subscriptions; .*: 0 present, 18 missing, 0 expiring within 7 days \(run `bridge oura subscriptions sync`\)\n$/)
   })
 
@@ -273,7 +254,7 @@ describe('bridge oura subscriptions (runCli)', () => {
       { args: ['oura', 'subscriptions', 'list', '--bogus'], stderr: /--bogus/ }
     ]
     for (const { args, stderr } of cases) {
-      const result = await cli(args, env)
+      const result = await runCliCaptured(args, env)
       assert.equal(result.code, 64, `bridge ${args.join(' ')}`)
       assert.match(result.stderr, /^bridge: /)
       assert.match(result.stderr, stderr)
@@ -284,12 +265,12 @@ describe('bridge oura subscriptions (runCli)', () => {
 
   test('without Oura configured it exits 78; an Oura failure exits 1 with the code', async (t) => {
     const { sim, env } = await cliSetup(t)
-    const unconfigured = await cli(['oura', 'subscriptions', 'list'], {})
+    const unconfigured = await runCliCaptured(['oura', 'subscriptions', 'list'], {})
     assert.equal(unconfigured.code, 78)
     assert.match(unconfigured.stderr, /^bridge: invalid configuration:\n {2}- OURA_CLIENT_ID, OURA_CLIENT_SECRET and OURA_WEBHOOK_VERIFICATION_TOKEN must be set/)
 
     sim.faults.serverErrors({ next: 1, on: ['subscriptions'] })
-    const failed = await cli(['oura', 'subscriptions', 'list'], env)
+    const failed = await runCliCaptured(['oura', 'subscriptions', 'list'], env)
     assert.equal(failed.code, 1)
     assert.match(failed.stderr, /^bridge: Oura answered 500 to GET \/v2\/webhook\/subscription.*\(BB_PROVIDER_REQUEST_FAILED\)\n$/)
     assert.ok(!failed.stderr.includes(sim.clientSecret))
