@@ -36,6 +36,9 @@ export interface Config {
   oura: (OAuthProviderConfig & { webhookVerificationToken: string, authorizeUrl: string }) | undefined
   whoop: OAuthProviderConfig | undefined
   backfillDays: number
+  /** Durable retry schedule of failed receipts: first delay and cap, in milliseconds. */
+  retryBaseDelayMs: number
+  retryMaxDelayMs: number
   /** Period of the reconciliation poll, in minutes; 0 disables it. */
   reconcileIntervalMinutes: number
   webhookToleranceSeconds: number
@@ -162,6 +165,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, op
     maxConcurrentWebhooks: integer('MAX_CONCURRENT_WEBHOOKS', 0, 10_000),
     maxReceiptBacklog: integer('MAX_RECEIPT_BACKLOG', 1, 100_000_000),
     maxReceiptAttempts: integer('MAX_RECEIPT_ATTEMPTS', 1, 1000),
+    retryBaseDelayMs: integer('RETRY_BASE_DELAY_MS', 1, 3_600_000),
+    retryMaxDelayMs: integer('RETRY_MAX_DELAY_MS', 1, 86_400_000),
     redisTtlSeconds: integer('REDIS_TTL_SECONDS', 1, 31_536_000),
     maxTimeseriesEntries: integer('MAX_TIMESERIES_ENTRIES', 1, 10_000_000),
     healthkitEnabled: healthkitText === 'true',

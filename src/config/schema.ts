@@ -22,6 +22,8 @@ export const SETTINGS = {
   MAX_CONCURRENT_WEBHOOKS: { default: '40', description: 'worker concurrency (the semaphore); `0` → this node only accepts webhooks and leaves the receipts to other nodes' },
   MAX_RECEIPT_BACKLOG: { default: '10000', description: 'pending receipts above which intake answers 503 + `Retry-After`' },
   MAX_RECEIPT_ATTEMPTS: { default: '8', description: 'attempts before a receipt is dead-lettered' },
+  RETRY_BASE_DELAY_MS: { default: '1000', description: 'first retry delay of a failed receipt, in milliseconds; doubles per attempt (±10 % jitter); a provider\'s `Retry-After` wins when longer' },
+  RETRY_MAX_DELAY_MS: { default: '300000', description: 'cap of the retry delay of a failed receipt, in milliseconds' },
   REDIS_TTL_SECONDS: { default: '300', description: 'TTL of cached latest values, in seconds' },
   MAX_TIMESERIES_ENTRIES: { default: '5000', description: 'recent entries kept per user and metric in Redis' },
   HEALTHKIT_ENABLED: { default: 'true', description: '`false` disables HealthKit endpoints (404) without code changes' },

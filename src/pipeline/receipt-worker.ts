@@ -70,12 +70,17 @@ interface Failure {
   errorType: ErrorType
   retryable: boolean
   retryAfterMs: number | undefined
+  /**
+   * False when the request never reached the provider (open breaker, exhausted budget): a provider outage must
+   * not use up every waiting receipt's attempts and dead-letter them while nothing was even tried.
+   */
+  countsAsAttempt: boolean
 }
 
 /** Maps whatever a receipt's work threw to the code recorded on the receipt and whether to try again. */
 export function classifyFailure(error: unknown): Failure {
   if (error instanceof BridgeError) {
-    return { code: error.code, errorType: error.errorType, retryable: error.retryable, retryAfterMs: undefined }
+    return { code: error.code, errorType: error.errorType, retryable: error.retryable, retryAfterMs: undefined, countsAsAttempt: true }
   }
   if (error instanceof ProviderRequestError) {
     const retryAfterMs = error.retryAfterMs
@@ -86,10 +91,10 @@ export function classifyFailure(error: unknown): Failure {
         : error.errorType === 'authentication_error'
           ? (error.retryable ? 'BB_PROVIDER_AUTH_REFUSED' : 'BB_PROVIDER_FORBIDDEN')
           : error.errorType === 'upstream_error' ? 'BB_PROVIDER_UNAVAILABLE' : 'BB_PROVIDER_REJECTED'
-    return { code, errorType: error.errorType, retryable: error.retryable, retryAfterMs }
+    return { code, errorType: error.errorType, retryable: error.retryable, retryAfterMs, countsAsAttempt: !error.notSent }
   }
   // A storage outage or a bug: retried with backoff, dead-lettered if it keeps happening.
-  return { code: 'BB_INTERNAL', errorType: 'storage_error', retryable: true, retryAfterMs: undefined }
+  return { code: 'BB_INTERNAL', errorType: 'storage_error', retryable: true, retryAfterMs: undefined, countsAsAttempt: true }
 }
 
 /**
@@ -179,9 +184,9 @@ export function createReceiptWorker(options: ReceiptWorkerOptions): ReceiptWorke
     const failure = classifyFailure(error)
     metrics.webhookEventsFailedTotal.inc({ source: receipt.provider, error_type: failure.errorType })
     const log = { receipt: receipt.id, provider: receipt.provider, dataType: receipt.dataType, attempt: receipt.attempts, code: failure.code }
-    if (failure.retryable && receipt.attempts < options.maxAttempts) {
+    if (failure.retryable && (receipt.attempts < options.maxAttempts || !failure.countsAsAttempt)) {
       const delayMs = backoffDelayMs(options.backoff, receipt.attempts, options.random, failure.retryAfterMs)
-      await rescheduleReceipt(db, receipt.id, delayMs, failure.code)
+      await rescheduleReceipt(db, receipt.id, delayMs, failure.code, { refundAttempt: !failure.countsAsAttempt })
       logger.info({ ...log, delayMs, err: describeError(error) }, 'receipt will be retried')
       return
     }

@@ -115,12 +115,18 @@ export async function finishReceipt(db: Queryable, id: string, end: ReceiptEnd, 
     [id, end, errorCode])
 }
 
-/** Schedules another attempt in `delayMs` and gives the lease back. */
-export async function rescheduleReceipt(db: Queryable, id: string, delayMs: number, errorCode: string): Promise<void> {
+/**
+ * Schedules another attempt in `delayMs` and gives the lease back. `refundAttempt` takes back the attempt the
+ * claim counted, for a try that never reached the provider.
+ */
+export async function rescheduleReceipt(
+  db: Queryable, id: string, delayMs: number, errorCode: string, options: { refundAttempt?: boolean } = {}
+): Promise<void> {
   await db.query(
-    `UPDATE webhook_receipts SET next_attempt_at = now() + $2 * interval '1 millisecond', locked_until = NULL, last_error_code = $3
+    `UPDATE webhook_receipts SET next_attempt_at = now() + $2 * interval '1 millisecond', locked_until = NULL, last_error_code = $3,
+       attempts = CASE WHEN $4 THEN greatest(attempts - 1, 0) ELSE attempts END
      WHERE id = $1::bigint AND status = 'pending'`,
-    [id, Math.max(0, Math.round(delayMs)), errorCode])
+    [id, Math.max(0, Math.round(delayMs)), errorCode, options.refundAttempt === true])
 }
 
 /**

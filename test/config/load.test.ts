@@ -38,6 +38,8 @@ describe('loadConfig defaults', () => {
       maxConcurrentWebhooks: 40,
       maxReceiptBacklog: 10_000,
       maxReceiptAttempts: 8,
+      retryBaseDelayMs: 1000,
+      retryMaxDelayMs: 300_000,
       redisTtlSeconds: 300,
       maxTimeseriesEntries: 5000,
       healthkitEnabled: true,

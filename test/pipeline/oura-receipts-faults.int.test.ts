@@ -68,11 +68,16 @@ for (const adapter of ADAPTERS) {
       // While it is open, receipts keep failing fast without reaching Oura (one trial request per half-open period).
       const reachedBefore = sim.faults.counts().serverErrors
       const fastBefore = await metricValue(app, 'provider_requests_total', { status: 'circuit_open' })
-      await waitFor('more fast failures', async () => await metricValue(app, 'provider_requests_total', { status: 'circuit_open' }) >= fastBefore + 5)
+      await waitFor('more fast failures', async () => await metricValue(app, 'provider_requests_total', { status: 'circuit_open' }) >= fastBefore + 10)
       const fastFailures = await metricValue(app, 'provider_requests_total', { status: 'circuit_open' }) - fastBefore
       const reached = sim.faults.counts().serverErrors - reachedBefore
       assert.ok(reached < fastFailures, `an open breaker keeps requests away from Oura: ${reached} reached it, ${fastFailures} failed fast`)
       assert.equal((await receiptStatuses(app.db)).pending, notifications.length, 'nothing is given up during the outage')
+      // A fast failure never reached Oura, so it does not use up an attempt (an outage must not dead-letter everything).
+      const { rows: counted } = await app.db.query<{ n: number }>('SELECT sum(attempts)::int AS n FROM webhook_receipts')
+      const reachedTotal = sim.faults.counts().serverErrors
+      assert.ok((counted[0]?.n ?? 0) <= reachedTotal + notifications.length,
+        `attempts ${counted[0]?.n} ≤ requests that reached Oura ${reachedTotal} + receipts in flight`)
 
       sim.faults.serverErrors(false)
       await drainReceipts(app.db)

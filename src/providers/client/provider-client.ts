@@ -12,14 +12,23 @@ export class ProviderRequestError extends Error {
   readonly retryable: boolean
   readonly status: number | undefined
   readonly retryAfterMs: number | undefined
+  /**
+   * The request never left this process (breaker open, request budget used up): the provider said nothing
+   * about this request, so a retry of it should not count as a failed attempt.
+   */
+  readonly notSent: boolean
 
-  constructor(errorType: ErrorType, retryable: boolean, message: string, options: { status?: number, retryAfterMs?: number, cause?: unknown } = {}) {
+  constructor(
+    errorType: ErrorType, retryable: boolean, message: string,
+    options: { status?: number, retryAfterMs?: number, cause?: unknown, notSent?: boolean } = {}
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'ProviderRequestError'
     this.errorType = errorType
     this.retryable = retryable
     this.status = options.status
     this.retryAfterMs = options.retryAfterMs
+    this.notSent = options.notSent ?? false
   }
 }
 
@@ -119,14 +128,16 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
       const slot = options.budget.take(options.now())
       if (!slot.ok) {
         metrics.providerRequestsTotal.inc({ provider, status: 'budget_exhausted' })
-        throw new ProviderRequestError('rate_limit_error', true, `${provider} request budget used up`, { retryAfterMs: slot.retryAfterMs })
+        throw new ProviderRequestError('rate_limit_error', true, `${provider} request budget used up`, { retryAfterMs: slot.retryAfterMs, notSent: true })
       }
       try {
         return await breaker.execute(() => attempt(path, accessToken, signal))
       } catch (error) {
         if (error instanceof BrokenCircuitError) {
           metrics.providerRequestsTotal.inc({ provider, status: 'circuit_open' })
-          throw new ProviderRequestError('upstream_error', true, `${provider} circuit open`, { retryAfterMs: options.breakerHalfOpenAfterMs, cause: error })
+          throw new ProviderRequestError('upstream_error', true, `${provider} circuit open`, {
+            retryAfterMs: options.breakerHalfOpenAfterMs, cause: error, notSent: true
+          })
         }
         throw error
       }
