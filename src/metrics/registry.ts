@@ -47,7 +47,7 @@ export function createMetrics() {
     semaphoreWaitSeconds: new client.Histogram({
       name: 'semaphore_wait_seconds', help: 'Time a receipt waited for a worker slot, in seconds', buckets: latencyBuckets, registers
     }),
-    receiptBacklog: new client.Gauge({ name: 'receipt_backlog', help: 'Receipts pending processing', registers }),
+    receiptBacklog: new client.Gauge({ name: 'receipt_backlog', help: 'Live receipts pending processing, counted up to MAX_RECEIPT_BACKLOG', registers }),
     outboxBacklog: new client.Gauge({ name: 'outbox_backlog', help: 'Outbox rows not yet published to Kafka', registers }),
     kafkaMessagesPublishedTotal: new client.Counter({
       name: 'kafka_messages_published_total', help: 'Messages acknowledged by Kafka', labelNames: ['topic'] as const, registers

@@ -94,7 +94,7 @@ export function createProviderWork(deps: ProviderWorkDeps): ProviderWorkRuntime 
   })
   const worker = createReceiptWorker({
     db, cipher: deps.tokenCipher, cache: deps.cache, metrics, logger, tokens, providers,
-    concurrency: config.maxConcurrentWebhooks, maxAttempts: config.maxReceiptAttempts, backoff: tuning.backoff ?? { ...DEFAULT_BACKOFF, baseMs: config.retryBaseDelayMs, maxMs: config.retryMaxDelayMs },
+    concurrency: config.maxConcurrentWebhooks, backlogCountLimit: config.maxReceiptBacklog, maxAttempts: config.maxReceiptAttempts, backoff: tuning.backoff ?? { ...DEFAULT_BACKOFF, baseMs: config.retryBaseDelayMs, maxMs: config.retryMaxDelayMs },
     leaseMs: RECEIPT_LEASE_MS, idlePollMs: tuning.idlePollMs ?? 100, retentionMs: RECEIPT_RETENTION_MS,
     notifyCommitted: deps.notifyCommitted, random: Math.random, now
   })

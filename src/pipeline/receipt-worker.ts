@@ -36,6 +36,8 @@ export interface ReceiptWorkerOptions {
   providers: Partial<Record<ReceiptProvider, ProviderWork>>
   /** MAX_CONCURRENT_WEBHOOKS: receipts worked on at once by this process. */
   concurrency: number
+  /** receipt_backlog counts pending live receipts up to this many (MAX_RECEIPT_BACKLOG), so counting stays cheap. */
+  backlogCountLimit: number
   /** MAX_RECEIPT_ATTEMPTS: a receipt still failing after this many attempts is dead-lettered. */
   maxAttempts: number
   backoff: BackoffPolicy
@@ -230,7 +232,7 @@ export function createReceiptWorker(options: ReceiptWorkerOptions): ReceiptWorke
     const nowMs = options.now()
     if (nowMs - lastHousekeepingAt >= HOUSEKEEPING_EVERY_MS) {
       lastHousekeepingAt = nowMs
-      metrics.receiptBacklog.set(await pendingReceiptCount(db))
+      metrics.receiptBacklog.set(await pendingReceiptCount(db, options.backlogCountLimit))
     }
     if (nowMs - lastPruneAt >= PRUNE_EVERY_MS) {
       lastPruneAt = nowMs

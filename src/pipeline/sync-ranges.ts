@@ -1,5 +1,5 @@
 import type { Queryable } from '../storage/database.ts'
-import { insertReceipt, RECEIPT_PRIORITY, type ReceiptProvider } from '../storage/receipts-repository.ts'
+import { insertReceipts, RECEIPT_PRIORITY, type ReceiptProvider } from '../storage/receipts-repository.ts'
 
 const DAY_MS = 86_400_000
 
@@ -25,20 +25,16 @@ export interface RangeRequest {
 export async function enqueueRange(db: Queryable, request: RangeRequest): Promise<number> {
   if (request.days <= 0) return 0
   const range = { start: new Date(request.endMs - request.days * DAY_MS), end: new Date(request.endMs) }
-  let created = 0
-  for (const dataType of request.dataTypes) {
-    const stored = await insertReceipt(db, {
-      provider: request.provider,
-      dedupKey: `${request.kind}:${request.providerUserId}:${request.dedupSuffix}:${dataType}`,
-      eventType: request.kind,
-      dataType,
-      objectId: null,
-      providerUserId: request.providerUserId,
-      status: 'pending',
-      priority: RECEIPT_PRIORITY[request.kind],
-      range
-    })
-    if (stored) created++
-  }
-  return created
+  const stored = await insertReceipts(db, request.dataTypes.map((dataType) => ({
+    provider: request.provider,
+    dedupKey: `${request.kind}:${request.providerUserId}:${request.dedupSuffix}:${dataType}`,
+    eventType: request.kind,
+    dataType,
+    objectId: null,
+    providerUserId: request.providerUserId,
+    status: 'pending' as const,
+    priority: RECEIPT_PRIORITY[request.kind],
+    range
+  })))
+  return stored.filter(Boolean).length
 }

@@ -36,20 +36,44 @@ export interface ClaimedReceipt {
 
 /** Stores a verified notification once; returns false when it was already stored (a duplicate delivery). */
 export async function insertReceipt(db: Queryable, receipt: NewReceipt): Promise<boolean> {
-  const { rowCount } = await db.query(
-    `INSERT INTO webhook_receipts (provider, dedup_key, event_type, data_type, object_id, provider_user_id, status, finished_at,
-                                   priority, range_start, range_end)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $7 = 'ignored' THEN now() END, $8, $9, $10)
-     ON CONFLICT (provider, dedup_key) DO NOTHING`,
-    [receipt.provider, receipt.dedupKey, receipt.eventType, receipt.dataType, receipt.objectId, receipt.providerUserId, receipt.status,
-      receipt.priority ?? RECEIPT_PRIORITY.live, receipt.range?.start ?? null, receipt.range?.end ?? null])
-  return rowCount > 0
+  const [stored] = await insertReceipts(db, [receipt])
+  return stored === true
 }
 
-/** Live notifications waiting to be worked off: what back-pressure is about (backfill may queue many more). */
-export async function pendingReceiptCount(db: Queryable): Promise<number> {
+/**
+ * Stores several receipts in one statement (one commit); per receipt, whether it was new. Of two receipts with
+ * the same key in one call, the first counts as new and the second as its duplicate.
+ */
+export async function insertReceipts(db: Queryable, receipts: readonly NewReceipt[]): Promise<boolean[]> {
+  if (receipts.length === 0) return []
+  const { rows } = await db.query<{ provider: string, dedup_key: string }>(
+    `INSERT INTO webhook_receipts (provider, dedup_key, event_type, data_type, object_id, provider_user_id, status, finished_at,
+                                   priority, range_start, range_end)
+     SELECT r.provider, r.dedup_key, r.event_type, r.data_type, r.object_id, r.provider_user_id, r.status,
+            CASE WHEN r.status = 'ignored' THEN now() END, r.priority, r.range_start, r.range_end
+     FROM json_to_recordset($1::json) AS r(provider text, dedup_key text, event_type text, data_type text, object_id text,
+                                           provider_user_id text, status text, priority smallint, range_start timestamptz,
+                                           range_end timestamptz)
+     ON CONFLICT (provider, dedup_key) DO NOTHING
+     RETURNING provider, dedup_key`,
+    [JSON.stringify(receipts.map((receipt) => ({
+      provider: receipt.provider, dedup_key: receipt.dedupKey, event_type: receipt.eventType, data_type: receipt.dataType,
+      object_id: receipt.objectId, provider_user_id: receipt.providerUserId, status: receipt.status,
+      priority: receipt.priority ?? RECEIPT_PRIORITY.live, range_start: receipt.range?.start ?? null, range_end: receipt.range?.end ?? null
+    })))])
+  const inserted = new Set(rows.map((row) => `${row.provider}\n${row.dedup_key}`))
+  return receipts.map((receipt) => inserted.delete(`${receipt.provider}\n${receipt.dedupKey}`))
+}
+
+/**
+ * Live notifications waiting to be worked off: what back-pressure is about (backfill may queue many more).
+ * `upTo` bounds the work: intake only needs to know whether the backlog reached its limit, and counting a
+ * backlog of millions every second would cost more than the notifications themselves.
+ */
+export async function pendingReceiptCount(db: Queryable, upTo?: number): Promise<number> {
   const { rows } = await db.query<{ n: string }>(
-    "SELECT count(*)::text AS n FROM webhook_receipts WHERE status = 'pending' AND priority = 0")
+    `SELECT count(*)::text AS n FROM (
+       SELECT 1 FROM webhook_receipts WHERE status = 'pending' AND priority = 0 LIMIT $1) AS pending`, [upTo ?? null])
   return Number(rows[0]?.n ?? 0)
 }
 

@@ -4,7 +4,8 @@ import { secretsEqual } from '../../auth/secrets.ts'
 import { isOuraDataType } from '../../providers/oura/documents.ts'
 import { ouraDedupKey, parseOuraNotification } from '../../providers/oura/notification.ts'
 import { verifyOuraSignature } from '../../providers/oura/verify.ts'
-import { insertReceipt, pendingReceiptCount } from '../../storage/receipts-repository.ts'
+import { createBatcher } from '../../lib/batcher.ts'
+import { insertReceipts, pendingReceiptCount, type NewReceipt } from '../../storage/receipts-repository.ts'
 import type { HttpContext, HttpServer } from '../context.ts'
 
 /** Notifications are a few hundred bytes; anything near this is not one. */
@@ -23,17 +24,33 @@ export function registerWebhookRoutes(app: HttpServer, context: HttpContext): vo
   const oura = context.config.oura
   if (oura === undefined) return
 
-  let backlog = { count: 0, readAtMs: 0 }
+  const { maxReceiptBacklog } = context.config
+  let backlog = { count: 0, readAtMs: Number.NEGATIVE_INFINITY }
+  // One count at a time: requests arriving while it runs use the previous figure instead of piling up counts.
+  let counting: Promise<void> | undefined
+  const refreshBacklog = async (nowMs: number): Promise<void> => {
+    try {
+      backlog = { count: await pendingReceiptCount(context.db, maxReceiptBacklog), readAtMs: nowMs }
+      context.metrics.receiptBacklog.set(backlog.count)
+    } finally {
+      counting = undefined
+    }
+  }
   const ensureCapacity = async (): Promise<void> => {
     const nowMs = context.now()
     if (nowMs - backlog.readAtMs > BACKLOG_REFRESH_MS) {
-      backlog = { count: await pendingReceiptCount(context.db), readAtMs: nowMs }
-      context.metrics.receiptBacklog.set(backlog.count)
+      counting ??= refreshBacklog(nowMs)
+      // The first count must finish before anything is accepted; later ones refresh in the background.
+      if (backlog.readAtMs === Number.NEGATIVE_INFINITY) await counting
+      else counting.catch(() => {})
     }
-    if (backlog.count >= context.config.maxReceiptBacklog) {
+    if (backlog.count >= maxReceiptBacklog) {
       throw new BridgeError('BB_OVERLOADED', 'too many notifications wait to be processed; retry later', { retryAfterSeconds: 30 })
     }
   }
+
+  // Concurrent notifications share one INSERT and one commit (see lib/batcher.ts).
+  const receipts = createBatcher((batch: NewReceipt[]) => insertReceipts(context.db, batch), { maxBatch: 256, maxInFlight: 4 })
 
   void app.register((scope, _options, done) => {
     // The signature covers the raw bytes; parsing and re-serializing the JSON would break verification.
@@ -79,7 +96,7 @@ export function registerWebhookRoutes(app: HttpServer, context: HttpContext): vo
         return { status: 'duplicate' }
       }
       if (handled) await ensureCapacity()
-      const stored = await insertReceipt(context.db, {
+      const stored = await receipts.submit({
         provider: 'oura', dedupKey, eventType: notification.eventType, dataType: notification.dataType,
         objectId: notification.objectId, providerUserId: notification.providerUserId, status: handled ? 'pending' : 'ignored'
       })
