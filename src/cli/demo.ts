@@ -83,7 +83,8 @@ export async function runDemo(config: Config, options: DemoOptions, io: CliIo): 
         clientSecrets: [oura.clientSecret],
         webhookVerificationToken: randomBytes(24).toString('base64url'),
         apiUrl: oura.baseUrl,
-        authorizeUrl: oura.authorizeUrl
+        authorizeUrl: oura.authorizeUrl,
+        requestsPer5Min: 5000
       },
       // The wearer's history is the `days` days before yesterday (yesterday arrives live, see oura-demo.ts), and a
       // backfill reaches back whole days from now: one more day reaches the start of that history.

@@ -33,7 +33,12 @@ export interface Config {
   healthkitEnabled: boolean
   healthkitMaxSamples: number
   healthkitMaxBodyBytes: number
-  oura: (OAuthProviderConfig & { webhookVerificationToken: string, authorizeUrl: string }) | undefined
+  oura: (OAuthProviderConfig & {
+    webhookVerificationToken: string
+    authorizeUrl: string
+    /** This node's share of Oura's request budget per 5 minutes. */
+    requestsPer5Min: number
+  }) | undefined
   whoop: OAuthProviderConfig | undefined
   backfillDays: number
   /** Durable retry schedule of failed receipts: first delay and cap, in milliseconds. */
@@ -148,7 +153,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, op
     oura = {
       ...ouraBase,
       webhookVerificationToken: webhookVerificationToken ?? '',
-      authorizeUrl: url('OURA_AUTHORIZE_URL', ['http:', 'https:']) ?? ''
+      authorizeUrl: url('OURA_AUTHORIZE_URL', ['http:', 'https:']) ?? '',
+      requestsPer5Min: integer('OURA_REQUESTS_PER_5_MIN', 1, 1_000_000_000)
     }
   }
 

@@ -32,6 +32,7 @@ export const SETTINGS = {
   OURA_CLIENT_ID: { description: 'Oura OAuth app id; unset → Oura disabled' },
   OURA_CLIENT_SECRET: { secret: true, description: 'Oura OAuth secret, also keys webhook signatures; a comma list during rotation (the first is used for OAuth)' },
   OURA_WEBHOOK_VERIFICATION_TOKEN: { secret: true, description: 'echoed check of Oura\'s GET handshake; required when Oura is enabled' },
+  OURA_REQUESTS_PER_5_MIN: { default: '5000', description: 'Oura API requests a node may make per 5 minutes (Oura\'s per-app limit); raise only if Oura granted your app more, and divide by the node count' },
   OURA_API_URL: { default: 'https://api.ouraring.com', description: 'base for `/v2/...` and `/oauth/token`' },
   OURA_AUTHORIZE_URL: { default: 'https://cloud.ouraring.com/oauth/authorize', description: 'Oura authorization endpoint' },
   WHOOP_CLIENT_ID: { description: 'WHOOP OAuth app id; unset → WHOOP disabled' },

@@ -53,8 +53,8 @@ export interface ProviderWorkRuntime {
   stop(drainMs: number): Promise<void>
 }
 
-/** Oura's documented budget: 5,000 requests per 5 minutes per app (this node's share; issue 5 shares it). */
-const OURA_BUDGET = { requests: 5000, windowMs: 300_000 }
+/** Oura counts its budget (OURA_REQUESTS_PER_5_MIN, documented 5,000) over 5 minutes. */
+const OURA_BUDGET_WINDOW_MS = 300_000
 const PROVIDER_TIMEOUT_MS = 10_000
 const BREAKER = { threshold: 5, halfOpenAfterMs: 30_000 }
 const RECEIPT_LEASE_MS = 120_000
@@ -78,7 +78,7 @@ export function createProviderWork(deps: ProviderWorkDeps): ProviderWorkRuntime 
     providers.oura = {
       client: createProviderClient({
         provider: 'oura', baseUrl: oura.apiUrl, timeoutMs: PROVIDER_TIMEOUT_MS,
-        budget: createRateBudget(OURA_BUDGET.requests, OURA_BUDGET.windowMs),
+        budget: createRateBudget(oura.requestsPer5Min, OURA_BUDGET_WINDOW_MS),
         breakerThreshold: tuning.breakerThreshold ?? BREAKER.threshold,
         breakerHalfOpenAfterMs: tuning.breakerHalfOpenAfterMs ?? BREAKER.halfOpenAfterMs,
         metrics, now

@@ -327,8 +327,12 @@ describe('loadConfig required-when rules', () => {
       clientSecrets: ['oura-secret'],
       apiUrl: 'http://127.0.0.1:9001',
       webhookVerificationToken: 'vt-123',
-      authorizeUrl: 'https://cloud.ouraring.com/oauth/authorize'
+      authorizeUrl: 'https://cloud.ouraring.com/oauth/authorize',
+      requestsPer5Min: 5000
     })
+    assert.equal(loadConfig({
+      OURA_CLIENT_ID: 'oura-app', OURA_CLIENT_SECRET: 'oura-secret', OURA_WEBHOOK_VERIFICATION_TOKEN: 'vt-123', OURA_REQUESTS_PER_5_MIN: '2500'
+    }).oura?.requestsPer5Min, 2500, 'a node\'s share of the budget')
   })
 
   test('an enabled WHOOP carries its settings', () => {

@@ -33,7 +33,7 @@ async function setup(t: TestContext): Promise<Setup> {
   const ours = await receiver(t, TOKEN)
   const oura: OuraConfig = {
     clientId: sim.clientId, clientSecrets: [sim.clientSecret], apiUrl: sim.baseUrl,
-    webhookVerificationToken: TOKEN, authorizeUrl: sim.authorizeUrl
+    webhookVerificationToken: TOKEN, authorizeUrl: sim.authorizeUrl, requestsPer5Min: 5000
   }
   return { sim, oura, ours, callbackUrl: ouraCallbackUrl(new URL(ours.url).origin), clock }
 }
