@@ -11,13 +11,13 @@ import type { Metrics } from '../metrics/registry.ts'
 import { backoffDelayMs, type BackoffPolicy } from '../providers/client/backoff.ts'
 import { ProviderRequestError, type ProviderClient } from '../providers/client/provider-client.ts'
 import type { Database } from '../storage/database.ts'
-import { loadConnectionByProviderUser, type LoadedConnection } from '../storage/connections-repository.ts'
-import { deleteClearedEventsWithOutbox, deleteRecordsWithOutbox, upsertEventsWithOutbox } from '../storage/events-repository.ts'
+import { loadConnectionsByProviderUsers, type LoadedConnection } from '../storage/connections-repository.ts'
 import {
   claimDueReceipts, finishReceipt, pendingReceiptCount, pruneFinishedReceipts, releaseReceipts, rescheduleReceipt,
   type ClaimedReceipt, type ReceiptProvider
 } from '../storage/receipts-repository.ts'
 import type { AuthorizedApi, ReceiptChanges, ReceiptHandler } from './receipt-work.ts'
+import { createReceiptCommitter } from './receipt-commit.ts'
 import { createSemaphore } from './semaphore.ts'
 import type { TokenManager } from './token-manager.ts'
 
@@ -112,6 +112,7 @@ export function createReceiptWorker(options: ReceiptWorkerOptions): ReceiptWorke
     waited: (seconds) => metrics.semaphoreWaitSeconds.observe(seconds),
     activeChanged: (active) => metrics.activeWebhookTasks.set(active)
   })
+  const committer = createReceiptCommitter({ db, cache: options.cache, metrics, notifyCommitted: options.notifyCommitted })
   const inProgress = new Map<string, Promise<void>>()
   // Cancels provider requests still running when a stop's drain time is up.
   const abandon = new AbortController()
@@ -155,31 +156,27 @@ export function createReceiptWorker(options: ReceiptWorkerOptions): ReceiptWorke
       else rejected++
     }
     const batch = [...events.values()]
-    const retracted = new Set(changes.retracted)
     const idsByRecord = new Map<string, string[]>()
     for (const event of batch) {
       const ids = idsByRecord.get(event.source_record_id)
       if (ids === undefined) idsByRecord.set(event.source_record_id, [event.event_id])
       else ids.push(event.event_id)
     }
-    const complete = changes.complete.filter((record) => !retracted.has(record.sourceRecordId))
-      .map((record) => ({ ...record, keepEventIds: idsByRecord.get(record.sourceRecordId) ?? [] }))
-    const { written, removed } = await db.transaction(async (tx) => {
-      const writtenIds = await upsertEventsWithOutbox(tx, batch)
-      const deleted = await deleteRecordsWithOutbox(tx, connection.userId, source, [...retracted], origin.ingestedAt)
-      const cleared = await deleteClearedEventsWithOutbox(tx, connection.userId, source, complete, origin.ingestedAt)
-      await finishReceipt(tx, receipt.id, 'done')
-      return { written: batch.filter((event) => writtenIds.has(event.event_id)), removed: [...deleted, ...cleared] }
+    await committer.commit({
+      receiptId: receipt.id,
+      userId: connection.userId,
+      source,
+      events: batch,
+      retracted: [...new Set(changes.retracted)],
+      complete: changes.complete.map((record) => ({
+        ...record, userId: connection.userId, source, keepEventIds: idsByRecord.get(record.sourceRecordId) ?? []
+      })),
+      ingestedAt: origin.ingestedAt
     })
     if (rejected > 0) {
       metrics.webhookEventsFailedTotal.inc({ source, error_type: 'validation_error' }, rejected)
       logger.debug({ receipt: receipt.id, rejected, codes: [...new Set(changes.rejected.map((r) => r.code))] }, 'provider data rejected')
     }
-    for (const event of written) metrics.biometricValues.observe({ metric_type: event.metric, device_type: event.device_type }, event.value)
-    if (written.length > 0 || removed.length > 0) options.notifyCommitted()
-    // The cache follows the commit; its failures are its own (it degrades, the data is stored).
-    if (written.length > 0) await options.cache.recordCommitted(written)
-    if (removed.length > 0) await options.cache.forget(removed)
   }
 
   const fail = async (receipt: ClaimedReceipt, error: unknown): Promise<void> => {
@@ -203,13 +200,13 @@ export function createReceiptWorker(options: ReceiptWorkerOptions): ReceiptWorke
     logger.warn({ ...log, err: describeError(error) }, 'receipt dead-lettered; replay it with `bridge receipts replay`')
   }
 
-  const work = async (receipt: ClaimedReceipt): Promise<void> => {
+  const work = async (receipt: ClaimedReceipt, preloaded: Promise<Map<string, LoadedConnection>>): Promise<void> => {
     const release = await semaphore.acquire()
     const stopTimer = metrics.webhookProcessDurationSeconds.startTimer({ source: receipt.provider })
     try {
       const provider = options.providers[receipt.provider]
       if (provider === undefined) throw new BridgeError('BB_NO_CONNECTION', `${receipt.provider} is not configured`)
-      const connection = await loadConnectionByProviderUser(db, options.cipher, receipt.provider, receipt.providerUserId)
+      const connection = (await preloaded).get(receipt.providerUserId)
       if (connection?.status !== 'active') throw new BridgeError('BB_NO_CONNECTION', 'no active connection for this provider user')
       const changes = await provider.handle(receipt, authorizedApi(provider, connection))
       await commit(receipt, connection, changes)
@@ -250,8 +247,16 @@ export function createReceiptWorker(options: ReceiptWorkerOptions): ReceiptWorke
           continue
         }
         const claimed = await claimDueReceipts(db, providers, free, options.leaseMs)
+        // One query for the connections of the whole claim, not one per receipt.
+        const connections = new Map<ReceiptProvider, Promise<Map<string, LoadedConnection>>>()
+        for (const provider of new Set(claimed.map((receipt) => receipt.provider))) {
+          const loading = loadConnectionsByProviderUsers(db, options.cipher, provider,
+            claimed.filter((receipt) => receipt.provider === provider).map((receipt) => receipt.providerUserId))
+          loading.catch(() => {})
+          connections.set(provider, loading)
+        }
         for (const receipt of claimed) {
-          const task = work(receipt).finally(() => {
+          const task = work(receipt, connections.get(receipt.provider)!).finally(() => {
             inProgress.delete(receipt.id)
             idle.wake()
           })

@@ -101,22 +101,35 @@ export async function loadConnection(
   return loadWhere(db, cipher, 'user_id = $1 AND provider = $2', [userId, provider])
 }
 
-/** The connection a provider's notification belongs to (webhooks name the provider's user id). */
-export async function loadConnectionByProviderUser(
-  db: Queryable, cipher: TokenCipher, provider: ConnectionProvider, providerUserId: string
-): Promise<LoadedConnection | undefined> {
-  return loadWhere(db, cipher, 'provider = $1 AND provider_user_id = $2', [provider, providerUserId])
-}
-
 /** Re-reads a connection by id, e.g. after another process refreshed its tokens. */
 export async function loadConnectionById(db: Queryable, cipher: TokenCipher, id: string): Promise<LoadedConnection | undefined> {
   return loadWhere(db, cipher, 'id = $1::uuid', [id])
 }
 
+/**
+ * The active connections of many provider users at once (a claimed batch of receipts), by provider user id;
+ * users without one are absent.
+ */
+export async function loadConnectionsByProviderUsers(
+  db: Queryable, cipher: TokenCipher, provider: ConnectionProvider, providerUserIds: readonly string[]
+): Promise<Map<string, LoadedConnection>> {
+  const { rows } = await db.query<ConnectionRow>(
+    `SELECT ${COLUMNS} FROM connections WHERE provider = $1 AND provider_user_id = ANY($2::text[])`, [provider, [...new Set(providerUserIds)]])
+  const loaded = new Map<string, LoadedConnection>()
+  for (const row of rows) {
+    const connection = await decryptRow(db, cipher, row)
+    if (connection?.providerUserId != null) loaded.set(connection.providerUserId, connection)
+  }
+  return loaded
+}
+
 async function loadWhere(db: Queryable, cipher: TokenCipher, where: string, params: readonly unknown[]): Promise<LoadedConnection | undefined> {
   const { rows } = await db.query<ConnectionRow>(`SELECT ${COLUMNS} FROM connections WHERE ${where}`, params)
-  const row = rows[0]
-  if (row === undefined || row.access_token_enc === null) return undefined
+  return rows[0] === undefined ? undefined : decryptRow(db, cipher, rows[0])
+}
+
+async function decryptRow(db: Queryable, cipher: TokenCipher, row: ConnectionRow): Promise<LoadedConnection | undefined> {
+  if (row.access_token_enc === null) return undefined
   const access = cipher.decrypt(Buffer.from(row.access_token_enc), accessAad(row.id))
   const refresh = row.refresh_token_enc === null ? null : cipher.decrypt(Buffer.from(row.refresh_token_enc), refreshAad(row.id))
   const loaded: LoadedConnection = {

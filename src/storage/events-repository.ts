@@ -115,6 +115,8 @@ export async function deleteRecordsWithOutbox(
 
 /** A record as a provider now describes it completely: its revision and the events it yields. */
 export interface CompleteRecord {
+  userId: string
+  source: Source
   sourceRecordId: string
   /** ISO instant of the revision; null when the provider does not version its documents. */
   sourceUpdatedAt: string | null
@@ -126,19 +128,18 @@ export interface CompleteRecord {
  * cleared), with `op: "delete"` outbox rows. A stored event from a NEWER revision than the one given is kept:
  * a slow worker holding an old fetch never removes what a faster one stored.
  */
-export async function deleteClearedEventsWithOutbox(
-  tx: Queryable, userId: string, source: Source, records: readonly CompleteRecord[], ingestedAt: string
-): Promise<BiometricEvent[]> {
+export async function deleteClearedEventsWithOutbox(tx: Queryable, records: readonly CompleteRecord[], ingestedAt: string): Promise<BiometricEvent[]> {
   if (records.length === 0) return []
   const { rows } = await tx.query<EventRow>(
     `DELETE FROM events e
-     USING json_to_recordset($3::json) AS r(record_id text, revision timestamptz, keep json)
-     WHERE e.user_id = $1 AND e.source = $2 AND e.source_record_id = r.record_id
+     USING json_to_recordset($1::json) AS r(record_user text, record_source text, record_id text, revision timestamptz, keep json)
+     WHERE e.user_id = r.record_user AND e.source = r.record_source AND e.source_record_id = r.record_id
        AND e.event_id::text NOT IN (SELECT json_array_elements_text(r.keep))
        AND (r.revision IS NULL OR coalesce(e.source_updated_at, '-infinity') <= r.revision)
      RETURNING ${EVENT_COLUMNS}`,
-    [userId, source, JSON.stringify(records.map((record) => ({
-      record_id: record.sourceRecordId, revision: record.sourceUpdatedAt, keep: record.keepEventIds
+    [JSON.stringify(records.map((record) => ({
+      record_user: record.userId, record_source: record.source, record_id: record.sourceRecordId,
+      revision: record.sourceUpdatedAt, keep: record.keepEventIds
     })))])
   return announceDeleted(tx, rows, ingestedAt)
 }

@@ -133,10 +133,15 @@ export type ReceiptEnd = 'done' | 'skipped' | 'dead'
 
 /** Ends a receipt: `done` (worked off), `skipped` (nothing to do, e.g. no connection), `dead` (gave up). */
 export async function finishReceipt(db: Queryable, id: string, end: ReceiptEnd, errorCode: string | null = null): Promise<void> {
+  await finishReceipts(db, [id], end, errorCode)
+}
+
+export async function finishReceipts(db: Queryable, ids: readonly string[], end: ReceiptEnd, errorCode: string | null = null): Promise<void> {
+  if (ids.length === 0) return
   await db.query(
     `UPDATE webhook_receipts SET status = $2, finished_at = now(), locked_until = NULL, last_error_code = $3
-     WHERE id = $1::bigint AND status = 'pending'`,
-    [id, end, errorCode])
+     WHERE id = ANY($1::bigint[]) AND status = 'pending'`,
+    [ids, end, errorCode])
 }
 
 /**
