@@ -127,7 +127,7 @@ async function main(): Promise<void> {
   const done = await count("status = 'done'")
   const { rows: latencyRows } = await db.query<{ ms: number }>(
     "SELECT extract(epoch FROM finished_at - received_at) * 1000 AS ms FROM webhook_receipts WHERE status = 'done' ORDER BY 1")
-  const latencies = Float64Array.from(latencyRows.map((row) => Number(row.ms)))
+  const latencies = latencyRows.map((row) => Number(row.ms))
   const { rows: stored } = await db.query<{ records: string, events: string }>(
     "SELECT count(DISTINCT source_record_id) FILTER (WHERE context <> '')::text AS records, count(*)::text AS events FROM events")
   const distinctDocuments = new Set(notifications.map((n) => n.object_id)).size
