@@ -53,3 +53,28 @@ export const ownCpuMs = (): number => {
 
 /** The 1-minute load average. */
 export const loadAverage = (): number => Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0])
+
+export interface QuietReading {
+  /** Whether a window below the limit was seen before the timeout. */
+  quiet: boolean
+  /** Cores the machine was busy in the last window. */
+  busyCores: number
+  waitedMs: number
+}
+
+/**
+ * Waits until the whole machine is busy for less than `maxCores` during one `windowMs` window, or until
+ * `timeoutMs` have passed: lets a benchmark start a phase after other work (another user's tests, a checkpoint,
+ * autovacuum after a burst) has died down instead of measuring it.
+ */
+export async function waitForQuietMachine(maxCores: number, windowMs: number, timeoutMs: number): Promise<QuietReading> {
+  const started = performance.now()
+  for (;;) {
+    const before = machineBusyMs()
+    await new Promise((resolve) => setTimeout(resolve, windowMs))
+    const busyCores = (machineBusyMs() - before) / windowMs
+    const waitedMs = performance.now() - started
+    if (busyCores < maxCores) return { quiet: true, busyCores, waitedMs }
+    if (waitedMs >= timeoutMs) return { quiet: false, busyCores, waitedMs }
+  }
+}

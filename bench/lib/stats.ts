@@ -1,7 +1,7 @@
 /** Small statistics helpers shared by the benchmarks. */
 
-/** Nearest-rank percentile of an ascending array. */
-export function percentile(sorted: readonly number[], p: number): number {
+/** Nearest-rank percentile of an ascending array (or typed array). */
+export function percentile(sorted: ArrayLike<number>, p: number): number {
   if (sorted.length === 0) return Number.NaN
   const rank = Math.min(sorted.length, Math.max(1, Math.ceil(p / 100 * sorted.length)))
   return sorted[rank - 1]!
@@ -32,6 +32,35 @@ export function shuffled<T>(items: readonly T[], random: () => number): T[] {
     copy[j] = item
   }
   return copy
+}
+
+export interface LatencySummary {
+  count: number
+  p50Ms: number
+  p90Ms: number
+  p99Ms: number
+  p999Ms: number
+  maxMs: number
+}
+
+/** Percentiles of latencies pooled from several runs (e.g. rounds), in ms. */
+export function summarizeLatencies(parts: readonly Float64Array[]): LatencySummary {
+  const pooled = new Float64Array(parts.reduce((sum, part) => sum + part.length, 0))
+  let offset = 0
+  for (const part of parts) {
+    pooled.set(part, offset)
+    offset += part.length
+  }
+  // Typed arrays sort numerically.
+  pooled.sort()
+  return {
+    count: pooled.length,
+    p50Ms: percentile(pooled, 50),
+    p90Ms: percentile(pooled, 90),
+    p99Ms: percentile(pooled, 99),
+    p999Ms: percentile(pooled, 99.9),
+    maxMs: pooled.length === 0 ? Number.NaN : pooled[pooled.length - 1]!
+  }
 }
 
 export const fmtInt = (value: number): string => Math.round(value).toLocaleString('en-US')

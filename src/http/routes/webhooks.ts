@@ -50,7 +50,7 @@ export function registerWebhookRoutes(app: HttpServer, context: HttpContext): vo
   }
 
   // Concurrent notifications share one INSERT and one commit (see lib/batcher.ts).
-  const receipts = createBatcher((batch: NewReceipt[]) => insertReceipts(context.db, batch), { maxBatch: 256, maxInFlight: 4 })
+  const receipts = createBatcher((batch: NewReceipt[]) => insertReceipts(context.db, batch), { maxBatch: 256, maxInFlight: 2 })
 
   void app.register((scope, _options, done) => {
     // The signature covers the raw bytes; parsing and re-serializing the JSON would break verification.
