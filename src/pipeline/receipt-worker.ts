@@ -3,13 +3,14 @@ import type { TokenCipher } from '../auth/token-crypto.ts'
 import type { EventCache } from '../cache/cache.ts'
 import { buildEvent } from '../domain/build-event.ts'
 import type { BiometricEvent, Source } from '../domain/event.ts'
-import { BridgeError, type ErrorCode, type ErrorType } from '../errors.ts'
+import { BridgeError } from '../errors.ts'
 import type { Logger } from '../lib/logger.ts'
 import { createWakeablePause } from '../lib/wakeable-pause.ts'
 import { describeError } from '../lib/logger.ts'
 import type { Metrics } from '../metrics/registry.ts'
 import { backoffDelayMs, type BackoffPolicy } from '../providers/client/backoff.ts'
 import { ProviderRequestError, type ProviderClient } from '../providers/client/provider-client.ts'
+import { classifyFailure } from './receipt-failure.ts'
 import type { Database } from '../storage/database.ts'
 import { loadConnectionsByProviderUsers, type LoadedConnection } from '../storage/connections-repository.ts'
 import {
@@ -66,38 +67,6 @@ export interface ReceiptWorker {
 
 const HOUSEKEEPING_EVERY_MS = 5_000
 const PRUNE_EVERY_MS = 60_000
-
-interface Failure {
-  code: ErrorCode
-  errorType: ErrorType
-  retryable: boolean
-  retryAfterMs: number | undefined
-  /**
-   * False when the request never reached the provider (open breaker, exhausted budget): a provider outage must
-   * not use up every waiting receipt's attempts and dead-letter them while nothing was even tried.
-   */
-  countsAsAttempt: boolean
-}
-
-/** Maps whatever a receipt's work threw to the code recorded on the receipt and whether to try again. */
-export function classifyFailure(error: unknown): Failure {
-  if (error instanceof BridgeError) {
-    return { code: error.code, errorType: error.errorType, retryable: error.retryable, retryAfterMs: undefined, countsAsAttempt: true }
-  }
-  if (error instanceof ProviderRequestError) {
-    const retryAfterMs = error.retryAfterMs
-    const code: ErrorCode = error.errorType === 'rate_limit_error'
-      ? 'BB_PROVIDER_RATE_LIMITED'
-      : error.errorType === 'timeout_error'
-        ? 'BB_PROVIDER_TIMEOUT'
-        : error.errorType === 'authentication_error'
-          ? (error.retryable ? 'BB_PROVIDER_AUTH_REFUSED' : 'BB_PROVIDER_FORBIDDEN')
-          : error.errorType === 'upstream_error' ? 'BB_PROVIDER_UNAVAILABLE' : 'BB_PROVIDER_REJECTED'
-    return { code, errorType: error.errorType, retryable: error.retryable, retryAfterMs, countsAsAttempt: !error.notSent }
-  }
-  // A storage outage or a bug: retried with backoff, dead-lettered if it keeps happening.
-  return { code: 'BB_INTERNAL', errorType: 'storage_error', retryable: true, retryAfterMs: undefined, countsAsAttempt: true }
-}
 
 /**
  * Works off webhook receipts: claims due ones (several processes may run this at once; see claimDueReceipts),
