@@ -5,6 +5,7 @@ import type { Pseudonymize } from './secrets.ts'
 export type AuditAction =
   | 'events.read' | 'latest.read' | 'recent.read' | 'device.create' | 'api_key.create' | 'api_key.revoke'
   | 'connection.start' | 'connection.create' | 'connection.delete' | 'connections.read' | 'connection.reauth_required'
+  | 'receipts.replay'
 
 export interface AuditEntry {
   principal: string

@@ -21,7 +21,8 @@ async function withDatabase<T>(config: Config, work: (db: Database) => Promise<T
   }
 }
 
-function auditFor(config: Config) {
+/** The audit writer of a CLI command: principal `cli`, subjects pseudonymized with the configured key. */
+export function auditFor(config: Config) {
   return createAudit(createPseudonymizer(resolveSecrets(config).logPseudonymKey), createMetrics())
 }
 

@@ -1,4 +1,5 @@
 import type { Config } from '../config/load.ts'
+import { auditFor } from './admin-commands.ts'
 import { migrate } from '../storage/migrate.ts'
 import { openDatabase } from '../storage/open.ts'
 import { listDeadReceipts, replayDeadReceipts } from '../storage/receipts-repository.ts'
@@ -33,6 +34,7 @@ export async function runReceipts(config: Config, command: ReceiptsCommand, prin
       return 0
     }
     const replayed = await replayDeadReceipts(db, command.ids)
+    await auditFor(config)(db, { principal: 'cli', action: 'receipts.replay', detail: { receipts: replayed, all: command.ids === undefined } })
     print(`${replayed} receipt${replayed === 1 ? '' : 's'} put back to work`)
     return command.ids !== undefined && replayed < command.ids.length ? 1 : 0
   } finally {

@@ -112,6 +112,8 @@ for (const adapter of ADAPTERS) {
         assert.match(lines[0]!, new RegExp(`^\\s*${dead.id}\\s.*oura\\s+create/daily_readiness\\s+attempts=2\\s+error=BB_PROVIDER_UNAVAILABLE$`))
         const replayed = await runCliCaptured(['receipts', 'replay', '--all'], env)
         assert.deepEqual([replayed.code, replayed.stdout], [0, '1 receipt put back to work\n'], replayed.stderr)
+        const { rows: audit } = await app.db.query<{ principal: string }>("SELECT principal FROM audit_log WHERE action = 'receipts.replay'")
+        assert.deepEqual(audit.map((row) => row.principal), ['cli'], 'the replay is audited')
       } else {
         // memory:// cannot be shared with a CLI process: the same repository calls the CLI makes.
         const listed = await listDeadReceipts(app.db, 10)
