@@ -1,0 +1,48 @@
+import { BridgeError } from '../../errors.ts'
+import { asObject } from '../json-object.ts'
+
+/**
+ * A v2 webhook: `type` is `<data>.<event>` with sleep, recovery and workout, each `updated` (creation too; there is
+ * no `created`) or `deleted`.
+ */
+export interface WhoopNotification {
+  /** `sleep`, `recovery`, `workout`, or a type WHOOP adds later (to be acknowledged and ignored). */
+  dataType: string
+  /** `updated` or `deleted`. */
+  eventType: string
+  /** The changed object: a sleep or workout UUID; for recovery, the UUID of its SLEEP. */
+  objectId: string
+  /** WHOOP's user id (int64, kept as its decimal string). */
+  providerUserId: string
+  /** Identifies the triggering event; redeliveries repeat it, so it is the dedup key. */
+  traceId: string
+}
+
+const ID = /^[A-Za-z0-9._:-]{1,128}$/
+const TYPE = /^([a-z_]{1,40})\.([a-z_]{1,40})$/
+
+/** Parses a verified notification body; throws BB_WEBHOOK_MALFORMED (400) on any shape problem. */
+export function parseWhoopNotification(rawBody: Buffer): WhoopNotification {
+  let body: unknown
+  try {
+    body = JSON.parse(rawBody.toString('utf8'))
+  } catch {
+    throw new BridgeError('BB_WEBHOOK_MALFORMED', 'body is not valid JSON')
+  }
+  const record = asObject(body)
+  if (record === undefined) throw new BridgeError('BB_WEBHOOK_MALFORMED', 'body must be a JSON object')
+  const type = typeof record.type === 'string' ? TYPE.exec(record.type) : null
+  if (type === null) throw new BridgeError('BB_WEBHOOK_MALFORMED', 'type must look like `sleep.updated`')
+  // user_id is an int64: a JSON number loses precision past 2^53, so only safe integers or decimal strings pass.
+  const userId = record.user_id
+  const providerUserId = typeof userId === 'number' && Number.isSafeInteger(userId) && userId >= 0
+    ? String(userId)
+    : typeof userId === 'string' && /^\d{1,19}$/.test(userId) ? userId : undefined
+  if (providerUserId === undefined) throw new BridgeError('BB_WEBHOOK_MALFORMED', 'user_id must be a WHOOP user id')
+  // v1 sent integer ids; v2 sends UUIDs. Both are kept as text.
+  const id = typeof record.id === 'number' && Number.isSafeInteger(record.id) ? String(record.id) : record.id
+  if (typeof id !== 'string' || !ID.test(id)) throw new BridgeError('BB_WEBHOOK_MALFORMED', 'id must be a WHOOP object id')
+  const traceId = record.trace_id
+  if (typeof traceId !== 'string' || !ID.test(traceId)) throw new BridgeError('BB_WEBHOOK_MALFORMED', 'trace_id is required')
+  return { dataType: type[1]!, eventType: type[2]!, objectId: id, providerUserId, traceId }
+}
