@@ -21,6 +21,15 @@ export interface WhoopNotification {
 const ID = /^[A-Za-z0-9._:-]{1,128}$/
 const TYPE = /^([a-z_]{1,40})\.([a-z_]{1,40})$/
 
+/**
+ * A WHOOP user id (int64) as decimal text. A JSON number loses precision past 2^53, so only safe integers or
+ * decimal strings pass.
+ */
+export function parseWhoopUserId(value: unknown): string | undefined {
+  if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 ? String(value) : undefined
+  return typeof value === 'string' && /^\d{1,19}$/.test(value) ? value : undefined
+}
+
 /** Parses a verified notification body; throws BB_WEBHOOK_MALFORMED (400) on any shape problem. */
 export function parseWhoopNotification(rawBody: Buffer): WhoopNotification {
   let body: unknown
@@ -33,11 +42,7 @@ export function parseWhoopNotification(rawBody: Buffer): WhoopNotification {
   if (record === undefined) throw new BridgeError('BB_WEBHOOK_MALFORMED', 'body must be a JSON object')
   const type = typeof record.type === 'string' ? TYPE.exec(record.type) : null
   if (type === null) throw new BridgeError('BB_WEBHOOK_MALFORMED', 'type must look like `sleep.updated`')
-  // user_id is an int64: a JSON number loses precision past 2^53, so only safe integers or decimal strings pass.
-  const userId = record.user_id
-  const providerUserId = typeof userId === 'number' && Number.isSafeInteger(userId) && userId >= 0
-    ? String(userId)
-    : typeof userId === 'string' && /^\d{1,19}$/.test(userId) ? userId : undefined
+  const providerUserId = parseWhoopUserId(record.user_id)
   if (providerUserId === undefined) throw new BridgeError('BB_WEBHOOK_MALFORMED', 'user_id must be a WHOOP user id')
   // v1 sent integer ids; v2 sends UUIDs. Both are kept as text.
   const id = typeof record.id === 'number' && Number.isSafeInteger(record.id) ? String(record.id) : record.id
