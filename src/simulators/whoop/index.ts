@@ -1,0 +1,5 @@
+export * from './data.ts'
+export { WHOOP_PER_DAY, WHOOP_PER_MINUTE, type ServerErrorFault, type WhoopFaults } from './limits.ts'
+export { WHOOP_SCOPES, type WhoopTokenResponse, type WhoopTokenStats } from './oauth.ts'
+export * from './server.ts'
+export * from './webhooks.ts'
