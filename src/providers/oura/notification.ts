@@ -1,5 +1,5 @@
 import { BridgeError } from '../../errors.ts'
-import { asObject } from '../json-object.ts'
+import { parseWebhookObject } from '../webhooks/body.ts'
 
 export const OURA_EVENT_TYPES = ['create', 'update', 'delete'] as const
 export type OuraEventType = (typeof OURA_EVENT_TYPES)[number]
@@ -26,14 +26,7 @@ function field(body: Record<string, unknown>, name: string): string {
 
 /** Parses a verified notification body; throws BB_WEBHOOK_MALFORMED (400) on any shape problem. */
 export function parseOuraNotification(rawBody: Buffer): OuraNotification {
-  let body: unknown
-  try {
-    body = JSON.parse(rawBody.toString('utf8'))
-  } catch {
-    throw new BridgeError('BB_WEBHOOK_MALFORMED', 'body is not valid JSON')
-  }
-  const record = asObject(body)
-  if (record === undefined) throw new BridgeError('BB_WEBHOOK_MALFORMED', 'body must be a JSON object')
+  const record = parseWebhookObject(rawBody)
   const eventType = field(record, 'event_type')
   if (!(OURA_EVENT_TYPES as readonly string[]).includes(eventType)) {
     throw new BridgeError('BB_WEBHOOK_MALFORMED', 'event_type must be create, update or delete')

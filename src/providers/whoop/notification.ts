@@ -1,5 +1,5 @@
 import { BridgeError } from '../../errors.ts'
-import { asObject } from '../json-object.ts'
+import { parseWebhookObject } from '../webhooks/body.ts'
 
 /**
  * A v2 webhook: `type` is `<data>.<event>` with sleep, recovery and workout, each `updated` (creation too; there is
@@ -32,14 +32,7 @@ export function parseWhoopUserId(value: unknown): string | undefined {
 
 /** Parses a verified notification body; throws BB_WEBHOOK_MALFORMED (400) on any shape problem. */
 export function parseWhoopNotification(rawBody: Buffer): WhoopNotification {
-  let body: unknown
-  try {
-    body = JSON.parse(rawBody.toString('utf8'))
-  } catch {
-    throw new BridgeError('BB_WEBHOOK_MALFORMED', 'body is not valid JSON')
-  }
-  const record = asObject(body)
-  if (record === undefined) throw new BridgeError('BB_WEBHOOK_MALFORMED', 'body must be a JSON object')
+  const record = parseWebhookObject(rawBody)
   const type = typeof record.type === 'string' ? TYPE.exec(record.type) : null
   if (type === null) throw new BridgeError('BB_WEBHOOK_MALFORMED', 'type must look like `sleep.updated`')
   const providerUserId = parseWhoopUserId(record.user_id)
