@@ -18,6 +18,12 @@ export interface WhoopNotification {
   traceId: string
 }
 
+/**
+ * What a backfill or reconciliation fetches for a WHOOP user (collection names). Cycles come only this way:
+ * WHOOP sends no webhook for them.
+ */
+export const WHOOP_RANGE_DATA_TYPES: readonly string[] = ['sleep', 'recovery', 'workout', 'cycle']
+
 const ID = /^[A-Za-z0-9._:-]{1,128}$/
 const TYPE = /^([a-z_]{1,40})\.([a-z_]{1,40})$/
 
