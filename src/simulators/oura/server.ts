@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { HttpError, listen, readBody, send, type Reply } from '../http-server.ts'
 import type { OuraDataType } from '../../providers/oura/documents.ts'
 import {
   generateOuraData, type OuraDataset, type OuraDocument, type OuraDocumentsByType, type OuraHeartRateRow, type OuraPersonalInfo
@@ -209,16 +209,6 @@ interface StoredSubscription {
   expiresAtMs: number
 }
 
-class HttpError extends Error {
-  readonly status: number
-  readonly body: unknown
-  constructor(status: number, body: unknown) {
-    super(`HTTP ${status}`)
-    this.status = status
-    this.body = body
-  }
-}
-
 /** RFC 7807-style error body (reference §1.7). */
 const problem = (status: number, title: string, detail: string): HttpError => new HttpError(status, { status, title, detail })
 
@@ -232,14 +222,6 @@ interface Context {
   params: string[]
 }
 
-interface Reply {
-  status: number
-  body?: unknown
-  /** Pre-serialized JSON, sent instead of `body`. */
-  json?: string
-  headers?: Record<string, string>
-}
-
 interface Route {
   method: string
   pattern: RegExp
@@ -249,33 +231,8 @@ interface Route {
   handle: (context: Context) => Reply | Promise<Reply>
 }
 
-async function readBody(request: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = []
-  let bytes = 0
-  for await (const chunk of request as AsyncIterable<Buffer>) {
-    bytes += chunk.length
-    if (bytes > MAX_BODY_BYTES) throw problem(413, 'Payload Too Large', 'request body too large')
-    chunks.push(chunk)
-  }
-  return Buffer.concat(chunks).toString('utf8')
-}
-
-function send(response: ServerResponse, reply: Reply): void {
-  if (response.destroyed) return
-  const headers: Record<string, string> = { ...reply.headers }
-  if (reply.status === 204 || (reply.body === undefined && reply.json === undefined)) {
-    response.writeHead(reply.status, headers)
-    response.end()
-    return
-  }
-  const text = reply.json ?? JSON.stringify(reply.body)
-  response.writeHead(reply.status, {
-    'content-type': 'application/json',
-    'content-length': String(Buffer.byteLength(text)),
-    ...headers
-  })
-  response.end(text)
-}
+const readRequestBody = (request: IncomingMessage): Promise<string> =>
+  readBody(request, MAX_BODY_BYTES, () => problem(413, 'Payload Too Large', 'request body too large'))
 
 const sleepFor = (ms: number, signal: AbortSignal): Promise<void> => new Promise((resolve) => {
   const timer = setTimeout(done, ms)
@@ -396,7 +353,7 @@ export async function startOuraSimulator(options: OuraSimulatorOptions = {}): Pr
 
   const token = async (context: Context): Promise<Reply> => {
     const type = context.request.headers['content-type'] ?? ''
-    const body = await readBody(context.request)
+    const body = await readRequestBody(context.request)
     if (!type.toLowerCase().startsWith('application/x-www-form-urlencoded')) {
       return { status: 400, body: { error: 'invalid_request' } }
     }
@@ -406,7 +363,7 @@ export async function startOuraSimulator(options: OuraSimulatorOptions = {}): Pr
   }
 
   const revoke = async (context: Context): Promise<Reply> => {
-    const body = await readBody(context.request)
+    const body = await readRequestBody(context.request)
     const form = new URLSearchParams(body)
     const presented = context.url.searchParams.get('access_token') ?? form.get('access_token') ?? form.get('token')
     if (presented === null) return { status: 400, body: { error: 'invalid_request' } }
@@ -494,7 +451,7 @@ export async function startOuraSimulator(options: OuraSimulatorOptions = {}): Pr
   }
 
   const readJson = async (context: Context): Promise<Record<string, unknown>> => {
-    const text = await readBody(context.request)
+    const text = await readRequestBody(context.request)
     let body: unknown
     try {
       body = JSON.parse(text)
@@ -685,16 +642,7 @@ export async function startOuraSimulator(options: OuraSimulatorOptions = {}): Pr
       send(response, { status: 500, body: { status: 500, title: 'Server Error', detail: (error as Error).message } })
     })
   })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
-  const address = server.address() as AddressInfo
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
-  const baseUrl = `http://${host}:${address.port}`
+  const baseUrl = await listen(server, options.port, options.host)
 
   const addUser = (userOptions: SimulatedUserOptions = {}): OuraDataset => {
     const dataset = generateOuraData({

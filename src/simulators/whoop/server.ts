@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { HttpError, listen, readBody, send, type Reply } from '../http-server.ts'
 import {
   generateWhoopData, type WhoopCycle, type WhoopDataset, type WhoopRecovery, type WhoopScoreState, type WhoopSleep, type WhoopWorkout
 } from './data.ts'
@@ -90,12 +90,6 @@ export interface WhoopSimulator {
 const MAX_LIMIT = 25
 const DEFAULT_SCOPES: readonly string[] = WHOOP_SCOPES
 
-interface Reply {
-  status: number
-  body?: unknown
-  headers?: Record<string, string>
-}
-
 interface Context {
   request: IncomingMessage
   url: URL
@@ -112,47 +106,17 @@ interface Route {
   handle: (context: Context, userId: string) => Reply | Promise<Reply>
 }
 
-class HttpError extends Error {
-  readonly status: number
-  readonly body: unknown
-  constructor(status: number, error: string, message?: string) {
-    super(`HTTP ${status}`)
-    this.status = status
-    this.body = message === undefined ? { error } : { error, message }
-  }
-}
+/** WHOOP's error body: `{"error": …}`, with a message for bad requests. */
+const whoopError = (status: number, error: string, message?: string): HttpError =>
+  new HttpError(status, message === undefined ? { error } : { error, message })
 
-async function readBody(request: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = []
-  let bytes = 0
-  for await (const chunk of request as AsyncIterable<Buffer>) {
-    bytes += chunk.length
-    if (bytes > 100_000) throw new HttpError(413, 'payload_too_large')
-    chunks.push(chunk)
-  }
-  return Buffer.concat(chunks).toString('utf8')
-}
-
-function send(response: ServerResponse, reply: Reply): void {
-  if (response.destroyed) return
-  if (reply.body === undefined) {
-    response.writeHead(reply.status, reply.headers)
-    response.end()
-    return
-  }
-  const text = JSON.stringify(reply.body)
-  response.writeHead(reply.status, {
-    'content-type': 'application/json',
-    'content-length': String(Buffer.byteLength(text)),
-    ...reply.headers
-  })
-  response.end(text)
-}
+const readRequestBody = (request: IncomingMessage): Promise<string> =>
+  readBody(request, 100_000, () => whoopError(413, 'payload_too_large'))
 
 function parseInstant(value: string | null, name: string): number | undefined {
   if (value === null || value === '') return undefined
   const ms = Date.parse(value)
-  if (Number.isNaN(ms)) throw new HttpError(400, 'bad_request', `${name} must be an ISO-8601 date-time`)
+  if (Number.isNaN(ms)) throw whoopError(400, 'bad_request', `${name} must be an ISO-8601 date-time`)
   return ms
 }
 
@@ -173,7 +137,7 @@ function decodeCursor(token: string): [number, string] {
   } catch {
     // Falls through to the 400 below.
   }
-  throw new HttpError(400, 'bad_request', 'nextToken is not valid')
+  throw whoopError(400, 'bad_request', 'nextToken is not valid')
 }
 
 export async function startWhoopSimulator(options: WhoopSimulatorOptions = {}): Promise<WhoopSimulator> {
@@ -225,12 +189,12 @@ export async function startWhoopSimulator(options: WhoopSimulatorOptions = {}): 
 
   const authorize = (context: Context): Reply => {
     const query = context.url.searchParams
-    if (query.get('client_id') !== clientId) throw new HttpError(400, 'invalid_client')
+    if (query.get('client_id') !== clientId) throw whoopError(400, 'invalid_client')
     let redirect: URL
     try {
       redirect = new URL(query.get('redirect_uri') ?? '')
     } catch {
-      throw new HttpError(400, 'invalid_request', 'redirect_uri must be an absolute URL')
+      throw whoopError(400, 'invalid_request', 'redirect_uri must be an absolute URL')
     }
     const state = query.get('state')
     const back = (params: Record<string, string>): Reply => {
@@ -240,15 +204,15 @@ export async function startWhoopSimulator(options: WhoopSimulatorOptions = {}): 
     }
     if (query.get('response_type') !== 'code') return back({ error: 'unsupported_response_type' })
     const userId = query.get('sim_user_id') ?? users.keys().next().value
-    if (userId === undefined || !users.has(userId)) throw new HttpError(400, 'invalid_request', 'no simulated user to log in')
+    if (userId === undefined || !users.has(userId)) throw whoopError(400, 'invalid_request', 'no simulated user to log in')
     const scopes = (query.get('scope') ?? DEFAULT_SCOPES.join(' ')).split(' ').filter((s) => s !== '')
     return back({ code: oauth.issueCode(userId, scopes, query.get('redirect_uri') ?? undefined), scope: scopes.join(' ') })
   }
 
   const token = async (context: Context): Promise<Reply> => {
     const type = context.request.headers['content-type'] ?? ''
-    const body = await readBody(context.request)
-    if (!type.toLowerCase().startsWith('application/x-www-form-urlencoded')) throw new HttpError(400, 'invalid_request')
+    const body = await readRequestBody(context.request)
+    if (!type.toLowerCase().startsWith('application/x-www-form-urlencoded')) throw whoopError(400, 'invalid_request')
     const result = oauth.token(new URLSearchParams(body))
     if (!result.ok) return { status: result.status, body: { error: result.error } }
     return { status: 200, body: result.tokens, headers: { 'cache-control': 'no-store' } }
@@ -266,7 +230,7 @@ export async function startWhoopSimulator(options: WhoopSimulatorOptions = {}): 
     const toMs = parseInstant(query.get('end'), 'end') ?? now()
     const limitText = query.get('limit')
     const limit = limitText === null || limitText === '' ? pageSize : Number(limitText)
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) throw new HttpError(400, 'bad_request', 'limit must be 1–25')
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) throw whoopError(400, 'bad_request', 'limit must be 1–25')
     const nextToken = query.get('nextToken')
     const after = nextToken === null || nextToken === '' ? undefined : decodeCursor(nextToken)
     const sorted = items
@@ -287,7 +251,7 @@ export async function startWhoopSimulator(options: WhoopSimulatorOptions = {}): 
     }
   }
 
-  const notFound = (): HttpError => new HttpError(404, 'not_found')
+  const notFound = (): HttpError => whoopError(404, 'not_found')
   const cycleOf = (user: WhoopDataset, idText: string): WhoopCycle => {
     const cycle = /^\d{1,19}$/.test(idText) ? user.cycles.find((c) => c.id === Number(idText)) : undefined
     if (cycle === undefined) throw notFound()
@@ -393,8 +357,8 @@ export async function startWhoopSimulator(options: WhoopSimulatorOptions = {}): 
     try {
       const match = /^Bearer\s+(\S+)$/i.exec(context.request.headers.authorization ?? '')
       const access = match === null ? undefined : oauth.checkAccess(match[1] ?? '')
-      if (access === undefined || !access.ok) throw new HttpError(401, 'unauthorized')
-      if (route.scope !== undefined && route.scope !== '' && !access.scopes.has(route.scope)) throw new HttpError(403, 'forbidden')
+      if (access === undefined || !access.ok) throw whoopError(401, 'unauthorized')
+      if (route.scope !== undefined && route.scope !== '' && !access.scopes.has(route.scope)) throw whoopError(403, 'forbidden')
       return withRate(await route.handle(context, access.userId))
     } catch (error) {
       if (error instanceof HttpError) return withRate({ status: error.status, body: error.body })
@@ -441,16 +405,7 @@ export async function startWhoopSimulator(options: WhoopSimulatorOptions = {}): 
       send(response, { status: 500, body: { error: 'internal_server_error', message: (error as Error).message } })
     })
   })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
-  const address = server.address() as AddressInfo
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
-  const baseUrl = `http://${host}:${address.port}`
+  const baseUrl = await listen(server, options.port, options.host)
 
   const setScoreState = (kind: 'sleep' | 'workout' | 'recovery', id: string, state: WhoopScoreState): WhoopSleep | WhoopWorkout | WhoopRecovery => {
     const document = kind === 'sleep'
