@@ -8,21 +8,15 @@
  * and stopping the V8 CPU profiler (like --cpu-prof, but only around the measured phase: no startup, no warm-up)
  * and writing the .cpuprofile to `file`.
  */
-import { writeFileSync } from 'node:fs'
-import { Session } from 'node:inspector/promises'
 import { createApp } from '../../src/app.ts'
 import { loadConfig } from '../../src/config/load.ts'
+import { startChildProfiler } from '../lib/profiler.ts'
 
 const app = await createApp(loadConfig(process.env))
 const address = await app.listen()
 process.send?.({ type: 'listening', address })
 
-const session = process.env.BENCH_PROFILE === '1' ? new Session() : undefined
-if (session !== undefined) {
-  session.connect()
-  await session.post('Profiler.enable')
-  await session.post('Profiler.setSamplingInterval', { interval: 200 })
-}
+const profiler = await startChildProfiler()
 
 let stopping = false
 const stop = async (): Promise<void> => {
@@ -34,16 +28,7 @@ const stop = async (): Promise<void> => {
 
 async function onMessage(message: unknown): Promise<void> {
   if (message === 'stop') return stop()
-  const command = message as { type?: string, file?: string }
-  if (session === undefined) return
-  if (command.type === 'profile-start') {
-    await session.post('Profiler.start')
-    process.send?.({ type: 'profile-started' })
-  } else if (command.type === 'profile-stop' && command.file !== undefined) {
-    const { profile } = await session.post('Profiler.stop')
-    writeFileSync(command.file, JSON.stringify(profile))
-    process.send?.({ type: 'profile-written', file: command.file })
-  }
+  await profiler.handle(message as { type?: string, file?: string }, (reply) => process.send?.(reply))
 }
 
 process.on('SIGTERM', () => void stop())

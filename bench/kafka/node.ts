@@ -16,8 +16,6 @@
  * Replies `ready` once warm: pool connections open, producer id obtained and broker metadata cached (one message
  * to BENCH_WARM_TOPIC). With BENCH_PROFILE=1 it answers profile-start / profile-stop { file } (V8 CPU profiler).
  */
-import { writeFileSync } from 'node:fs'
-import { Session } from 'node:inspector/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Producer, stringSerializers, type MessageToProduce } from '@platformatic/kafka'
 import pg from 'pg'
@@ -31,6 +29,7 @@ import { upsertEventsWithOutbox } from '../../src/storage/events-repository.ts'
 import { openDatabase } from '../../src/storage/open.ts'
 import { clockMs, type Command, type LoadReport, type TickRecord } from './protocol.ts'
 import { userEvents, userIdOf } from './workload.ts'
+import { startChildProfiler } from '../lib/profiler.ts'
 
 type Message = MessageToProduce<string, string, string, string>
 
@@ -75,27 +74,8 @@ function uploads(count: number, perTick: number, users: number): ReturnType<type
   return Array.from({ length: count }, (_, index) => userEvents(userIdOf(index % users), perTick))
 }
 
-const session = process.env.BENCH_PROFILE === '1' ? new Session() : undefined
-if (session !== undefined) {
-  session.connect()
-  await session.post('Profiler.enable')
-  await session.post('Profiler.setSamplingInterval', { interval: 200 })
-}
-
-async function profileCommand(command: Command): Promise<boolean> {
-  if (command.type === 'profile-start' && session !== undefined) {
-    await session.post('Profiler.start')
-    reply({ type: 'profile-started' })
-    return true
-  }
-  if (command.type === 'profile-stop' && session !== undefined) {
-    const { profile } = await session.post('Profiler.stop')
-    writeFileSync(command.file, JSON.stringify(profile))
-    reply({ type: 'profile-written', file: command.file })
-    return true
-  }
-  return false
-}
+const profiler = await startChildProfiler()
+const profileCommand = (command: Command): Promise<boolean> => profiler.handle(command, reply)
 
 async function relayNode(): Promise<(command: Command) => Promise<void>> {
   // As in src/app.ts: config → database pool → publisher → relay.

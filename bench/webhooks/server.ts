@@ -18,8 +18,6 @@
  * (V8 CPU profiler via node:inspector, only around the measured phase). Stops on 'stop', SIGTERM or when the
  * parent goes away.
  */
-import { writeFileSync } from 'node:fs'
-import { Session } from 'node:inspector/promises'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { ouraDedupKey, parseOuraNotification, type OuraNotification } from '../../src/providers/oura/notification.ts'
 import { verifyOuraSignature } from '../../src/providers/oura/verify.ts'
@@ -27,6 +25,7 @@ import type { Database } from '../../src/storage/database.ts'
 import { migrate } from '../../src/storage/migrate.ts'
 import { createPostgresDatabase } from '../../src/storage/postgres.ts'
 import { insertReceipt } from '../../src/storage/receipts-repository.ts'
+import { startChildProfiler } from '../lib/profiler.ts'
 
 /** Mirrors the bridge's webhook body limit. */
 const WEBHOOK_BODY_LIMIT_BYTES = 64 * 1024
@@ -158,13 +157,7 @@ switch (mode) {
 }
 process.send?.({ type: 'listening', address: served.address })
 
-const session = process.env.BENCH_PROFILE === '1' ? new Session() : undefined
-if (session !== undefined) {
-  session.connect()
-  await session.post('Profiler.enable')
-  // 200 µs: requests take tens of µs, the default 1 ms would see few of them.
-  await session.post('Profiler.setSamplingInterval', { interval: 200 })
-}
+const profiler = await startChildProfiler()
 
 function usage(): Usage {
   const cpu = process.cpuUsage()
@@ -193,16 +186,8 @@ async function stop(): Promise<void> {
 async function onMessage(message: unknown): Promise<void> {
   if (message === 'stop') return stop()
   const command = message as { type?: string, file?: string }
-  if (command.type === 'usage') {
-    process.send?.(usage())
-  } else if (session !== undefined && command.type === 'profile-start') {
-    await session.post('Profiler.start')
-    process.send?.({ type: 'profile-started' })
-  } else if (session !== undefined && command.type === 'profile-stop' && command.file !== undefined) {
-    const { profile } = await session.post('Profiler.stop')
-    writeFileSync(command.file, JSON.stringify(profile))
-    process.send?.({ type: 'profile-written', file: command.file })
-  }
+  if (command.type === 'usage') process.send?.(usage())
+  else await profiler.handle(command, (reply) => process.send?.(reply))
 }
 
 process.on('SIGTERM', () => void stop())
