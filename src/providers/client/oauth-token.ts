@@ -16,6 +16,19 @@ export interface TokenEndpoint {
   clientSecret: string
 }
 
+/** The URL to send a user to for consent (authorization code flow). */
+export function authorizationUrl(
+  endpoint: string, request: { clientId: string, redirectUri: string, state: string, scopes: readonly string[] }
+): string {
+  const url = new URL(endpoint)
+  url.searchParams.set('response_type', 'code')
+  url.searchParams.set('client_id', request.clientId)
+  url.searchParams.set('redirect_uri', request.redirectUri)
+  url.searchParams.set('state', request.state)
+  url.searchParams.set('scope', request.scopes.join(' '))
+  return url.toString()
+}
+
 /** Upper bound of one call to a provider's OAuth endpoints, in milliseconds. */
 export const OAUTH_TIMEOUT_MS = 10_000
 

@@ -1,7 +1,7 @@
 import type { Config } from '../../config/load.ts'
 import { BridgeError } from '../../errors.ts'
 import type { ConnectionTokens } from '../../storage/connections-repository.ts'
-import { OAUTH_TIMEOUT_MS, exchangeAuthorizationCode, refreshAccessToken, type TokenEndpoint } from '../client/oauth-token.ts'
+import { OAUTH_TIMEOUT_MS, authorizationUrl, exchangeAuthorizationCode, refreshAccessToken, type TokenEndpoint } from '../client/oauth-token.ts'
 
 /** Scopes the bridge needs for the documents it maps (personal: personal_info.id for webhook routing). */
 export const OURA_SCOPES = ['personal', 'daily', 'heartrate', 'spo2Daily'] as const
@@ -10,13 +10,7 @@ type OuraConfig = NonNullable<Config['oura']>
 
 
 export function ouraAuthorizeUrl(oura: OuraConfig, state: string, redirectUri: string): string {
-  const url = new URL(oura.authorizeUrl)
-  url.searchParams.set('response_type', 'code')
-  url.searchParams.set('client_id', oura.clientId)
-  url.searchParams.set('redirect_uri', redirectUri)
-  url.searchParams.set('state', state)
-  url.searchParams.set('scope', OURA_SCOPES.join(' '))
-  return url.toString()
+  return authorizationUrl(oura.authorizeUrl, { clientId: oura.clientId, redirectUri, state, scopes: OURA_SCOPES })
 }
 
 async function call(url: string, init: RequestInit): Promise<Response> {

@@ -1,7 +1,7 @@
 import type { Config } from '../../config/load.ts'
 import { BridgeError } from '../../errors.ts'
 import type { ConnectionTokens } from '../../storage/connections-repository.ts'
-import { OAUTH_TIMEOUT_MS, exchangeAuthorizationCode, refreshAccessToken, type TokenEndpoint } from '../client/oauth-token.ts'
+import { OAUTH_TIMEOUT_MS, authorizationUrl, exchangeAuthorizationCode, refreshAccessToken, type TokenEndpoint } from '../client/oauth-token.ts'
 import { asObject } from '../json-object.ts'
 import { parseWhoopUserId } from './notification.ts'
 
@@ -18,13 +18,7 @@ const tokenEndpoint = (whoop: WhoopConfig): TokenEndpoint => ({
 })
 
 export function whoopAuthorizeUrl(whoop: WhoopConfig, state: string, redirectUri: string): string {
-  const url = new URL(`${whoop.apiUrl}/oauth/oauth2/auth`)
-  url.searchParams.set('response_type', 'code')
-  url.searchParams.set('client_id', whoop.clientId)
-  url.searchParams.set('redirect_uri', redirectUri)
-  url.searchParams.set('state', state)
-  url.searchParams.set('scope', WHOOP_SCOPES.join(' '))
-  return url.toString()
+  return authorizationUrl(`${whoop.apiUrl}/oauth/oauth2/auth`, { clientId: whoop.clientId, redirectUri, state, scopes: WHOOP_SCOPES })
 }
 
 export async function exchangeWhoopCode(whoop: WhoopConfig, code: string, redirectUri: string, nowMs: number): Promise<ConnectionTokens> {
