@@ -92,7 +92,6 @@ export function createReceiptWorker(options: ReceiptWorkerOptions): ReceiptWorke
   let lastHousekeepingAt = 0
   let lastPruneAt = options.now()
 
-
   const authorizedApi = (work: ProviderWork, initial: LoadedConnection): AuthorizedApi => {
     let connection = initial
     let renewedAfterRefusal = false
