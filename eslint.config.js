@@ -40,14 +40,14 @@ export default tseslint.config(
     }
   },
   {
-    // The Redis adapters live in cache/redis*.ts; everything else uses the ports (EventCache, SharedBudget).
+    // The Redis adapters live in cache/redis*.ts; everything else uses the ports (EventCache, Coordination).
     files: ['src/**/*.ts'],
-    ignores: ['src/storage/**', 'src/cache/redis.ts', 'src/cache/redis-budget.ts'],
+    ignores: ['src/storage/**', 'src/cache/redis*.ts'],
     rules: {
       'no-restricted-imports': ['error', { paths: [
         { name: 'pg', message: 'use the Database port from src/storage' },
         { name: '@electric-sql/pglite', message: 'use the Database port from src/storage' },
-        { name: 'ioredis', message: 'use a port (EventCache, SharedBudget) with its adapter in src/cache' }] }]
+        { name: 'ioredis', message: 'use a port (EventCache, Coordination) with its adapter in src/cache' }] }]
     }
   },
   {

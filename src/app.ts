@@ -6,6 +6,8 @@ import { createTokenCipher } from './auth/token-crypto.ts'
 import type { EventCache } from './cache/cache.ts'
 import { createMemoryCache } from './cache/memory.ts'
 import { createRedisCache } from './cache/redis.ts'
+import { createMemoryCoordination } from './cache/coordination.ts'
+import { createRedisCoordination } from './cache/redis-coordination.ts'
 import { resolveSecrets } from './config/dev-keys.ts'
 import type { Config } from './config/load.ts'
 import type { HttpServer, Readiness } from './http/context.ts'
@@ -79,6 +81,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       ...(options.cacheKeyPrefix === undefined ? {} : { keyPrefix: options.cacheKeyPrefix })
     })
   releasers.add('cache', () => cache.close())
+  // Locks and provider request budgets: across nodes through Redis, else in this process.
+  const coordination = config.redisUrl === undefined
+    ? createMemoryCoordination(now)
+    : await createRedisCoordination({
+      url: config.redisUrl, logger, now, ...(options.cacheKeyPrefix === undefined ? {} : { keyPrefix: options.cacheKeyPrefix })
+    })
+  releasers.add('coordination', () => coordination.close())
   // Publishing: the outbox relay runs on every node that has brokers configured; leases decide who publishes.
   let relay: OutboxRelay | undefined
   if (config.kafkaBrokers.length === 0) {
@@ -97,7 +106,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const audit = createAudit(pseudonymize, metrics)
   // Provider receipts: the worker pool (unless MAX_CONCURRENT_WEBHOOKS=0) and the one-node periodic jobs.
   const providerWork = createProviderWork({
-    config, db, cache, metrics, logger, audit, pseudonymize, tokenCipher, now, notifyCommitted: () => relay?.notify(),
+    config, db, cache, coordination, metrics, logger, audit, pseudonymize, tokenCipher, now, notifyCommitted: () => relay?.notify(),
     ...(options.providerTuning === undefined ? {} : { tuning: options.providerTuning })
   })
   await providerWork.seedWebhookAge()

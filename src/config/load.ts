@@ -36,10 +36,14 @@ export interface Config {
   oura: (OAuthProviderConfig & {
     webhookVerificationToken: string
     authorizeUrl: string
-    /** This node's share of Oura's request budget per 5 minutes. */
+    /** Oura's request budget per 5 minutes (per app with Redis, per node without). */
     requestsPer5Min: number
   }) | undefined
-  whoop: OAuthProviderConfig | undefined
+  whoop: (OAuthProviderConfig & {
+    /** WHOOP's per-app request limits (per app with Redis, per node without). */
+    requestsPerMinute: number
+    requestsPerDay: number
+  }) | undefined
   backfillDays: number
   /** Durable retry schedule of failed receipts: first delay and cap, in milliseconds. */
   retryBaseDelayMs: number
@@ -158,6 +162,13 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, op
     }
   }
 
+  const whoopBase = provider('WHOOP')
+  const whoop: Config['whoop'] = whoopBase === undefined ? undefined : {
+    ...whoopBase,
+    requestsPerMinute: integer('WHOOP_REQUESTS_PER_MINUTE', 1, 1_000_000_000),
+    requestsPerDay: integer('WHOOP_REQUESTS_PER_DAY', 1, 1_000_000_000)
+  }
+
   const config: Config = {
     port,
     host,
@@ -179,7 +190,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, op
     healthkitMaxSamples: integer('HEALTHKIT_MAX_SAMPLES', 1, 10_000_000),
     healthkitMaxBodyBytes: integer('HEALTHKIT_MAX_BODY_BYTES', 1024, 4 * 1024 ** 3),
     oura,
-    whoop: provider('WHOOP'),
+    whoop,
     backfillDays: integer('BACKFILL_DAYS', 0, 3650),
     reconcileIntervalMinutes: integer('RECONCILE_INTERVAL_MINUTES', 0, 10_080),
     webhookToleranceSeconds: integer('WEBHOOK_TOLERANCE_SECONDS', 1, 86_400),

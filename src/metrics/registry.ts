@@ -61,6 +61,12 @@ export function createMetrics() {
     providerRequestsTotal: new client.Counter({
       name: 'provider_requests_total', help: 'Requests to provider APIs', labelNames: ['provider', 'status'] as const, registers
     }),
+    providerBudgetRemaining: new client.Gauge({
+      name: 'provider_budget_remaining', help: 'Requests left in the provider app\'s tightest budget window after the last request (shared by all nodes with Redis)', labelNames: ['provider'] as const, registers
+    }),
+    providerRateLimitRemaining: new client.Gauge({
+      name: 'provider_rate_limit_remaining', help: 'Requests left as the provider last reported them (X-RateLimit-Remaining)', labelNames: ['provider'] as const, registers
+    }),
     healthkitSamplesTotal: new client.Counter({
       name: 'healthkit_samples_total', help: 'HealthKit samples by outcome (accepted, duplicate, rejected, ignored, deleted)', labelNames: ['outcome'] as const, registers
     }),

@@ -8,9 +8,13 @@ import type { Config } from '../config/load.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Metrics } from '../metrics/registry.ts'
 import { DEFAULT_BACKOFF, type BackoffPolicy } from '../providers/client/backoff.ts'
-import { createProviderClient } from '../providers/client/provider-client.ts'
-import { createRateBudget } from '../providers/client/rate-budget.ts'
+import { createProviderClient, type ProviderClient } from '../providers/client/provider-client.ts'
+import type { RateWindow } from '../providers/client/rate-budget.ts'
 import { refreshOuraToken } from '../providers/oura/oauth.ts'
+import { refreshWhoopToken } from '../providers/whoop/oauth.ts'
+import { handleWhoopReceipt } from '../providers/whoop/receipts.ts'
+import { WHOOP_RANGE_DATA_TYPES } from '../providers/whoop/notification.ts'
+import type { Coordination } from '../cache/coordination.ts'
 import { handleOuraReceipt, OURA_RANGE_DATA_TYPES } from '../providers/oura/receipts.ts'
 import { ouraCallbackUrl, renewExpiringSubscriptions } from '../providers/oura/subscriptions.ts'
 import { listActiveConnections } from '../storage/connections-repository.ts'
@@ -25,6 +29,8 @@ export interface ProviderWorkDeps {
   config: Config
   db: Database
   cache: EventCache
+  /** Locks and the providers' request budgets, shared by every node with Redis. */
+  coordination: Coordination
   metrics: Metrics
   logger: Logger
   audit: Audit
@@ -55,6 +61,8 @@ export interface ProviderWorkRuntime {
 
 /** Oura counts its budget (OURA_REQUESTS_PER_5_MIN, documented 5,000) over 5 minutes. */
 const OURA_BUDGET_WINDOW_MS = 300_000
+const MINUTE_MS = 60_000
+const DAY_MS = 86_400_000
 const PROVIDER_TIMEOUT_MS = 10_000
 const BREAKER = { threshold: 5, halfOpenAfterMs: 30_000 }
 const RECEIPT_LEASE_MS = 120_000
@@ -73,24 +81,38 @@ export function createProviderWork(deps: ProviderWorkDeps): ProviderWorkRuntime 
   const refreshers: Partial<Record<ReceiptProvider, RefreshTokens>> = {}
   const rangeTypes: Partial<Record<ReceiptProvider, readonly string[]>> = {}
 
-  const oura = config.oura
+  const client = (provider: ReceiptProvider, baseUrl: string, windows: readonly RateWindow[]): ProviderClient => createProviderClient({
+    provider, baseUrl, timeoutMs: PROVIDER_TIMEOUT_MS,
+    // One budget per provider app, whichever node asks (the limits are the app's, not a node's).
+    budget: deps.coordination.budget(provider, windows),
+    breakerThreshold: tuning.breakerThreshold ?? BREAKER.threshold,
+    breakerHalfOpenAfterMs: tuning.breakerHalfOpenAfterMs ?? BREAKER.halfOpenAfterMs,
+    metrics, now
+  })
+
+  const { oura, whoop } = config
   if (oura !== undefined) {
     providers.oura = {
-      client: createProviderClient({
-        provider: 'oura', baseUrl: oura.apiUrl, timeoutMs: PROVIDER_TIMEOUT_MS,
-        budget: createRateBudget(oura.requestsPer5Min, OURA_BUDGET_WINDOW_MS),
-        breakerThreshold: tuning.breakerThreshold ?? BREAKER.threshold,
-        breakerHalfOpenAfterMs: tuning.breakerHalfOpenAfterMs ?? BREAKER.halfOpenAfterMs,
-        metrics, now
-      }),
+      client: client('oura', oura.apiUrl, [{ requests: oura.requestsPer5Min, windowMs: OURA_BUDGET_WINDOW_MS }]),
       handle: handleOuraReceipt
     }
     refreshers.oura = (refreshToken) => refreshOuraToken(oura, refreshToken, now())
     rangeTypes.oura = OURA_RANGE_DATA_TYPES
   }
+  if (whoop !== undefined) {
+    providers.whoop = {
+      client: client('whoop', whoop.apiUrl, [
+        { requests: whoop.requestsPerMinute, windowMs: MINUTE_MS }, { requests: whoop.requestsPerDay, windowMs: DAY_MS }
+      ]),
+      handle: handleWhoopReceipt
+    }
+    refreshers.whoop = (refreshToken) => refreshWhoopToken(whoop, refreshToken, now())
+    rangeTypes.whoop = WHOOP_RANGE_DATA_TYPES
+  }
 
   const tokens = createTokenManager({
-    db, cipher: deps.tokenCipher, metrics, audit: deps.audit, logger, pseudonymize: deps.pseudonymize, holder, refreshers, now
+    db, cipher: deps.tokenCipher, metrics, audit: deps.audit, logger, pseudonymize: deps.pseudonymize, holder, refreshers,
+    locks: deps.coordination, now
   })
   const worker = createReceiptWorker({
     db, cipher: deps.tokenCipher, cache: deps.cache, metrics, logger, tokens, providers,

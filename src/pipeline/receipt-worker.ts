@@ -10,11 +10,12 @@ import { describeError } from '../lib/logger.ts'
 import type { Metrics } from '../metrics/registry.ts'
 import { backoffDelayMs, type BackoffPolicy } from '../providers/client/backoff.ts'
 import { ProviderRequestError, type ProviderClient } from '../providers/client/provider-client.ts'
+import type { RequestPriority } from '../providers/client/rate-budget.ts'
 import { classifyFailure } from './receipt-failure.ts'
 import type { Database } from '../storage/database.ts'
 import { loadConnectionsByProviderUsers, type LoadedConnection } from '../storage/connections-repository.ts'
 import {
-  claimDueReceipts, finishReceipt, pendingReceiptCount, pruneFinishedReceipts, releaseReceipts, rescheduleReceipt,
+  claimDueReceipts, finishReceipt, RECEIPT_PRIORITY, pendingReceiptCount, pruneFinishedReceipts, releaseReceipts, rescheduleReceipt,
   type ClaimedReceipt, type ReceiptProvider
 } from '../storage/receipts-repository.ts'
 import type { AuthorizedApi, ReceiptChanges, ReceiptHandler } from './receipt-work.ts'
@@ -65,6 +66,10 @@ export interface ReceiptWorker {
   stop(drainMs?: number): Promise<void>
 }
 
+/** Live notifications draw on the whole request budget, reconciliation and backfill on their shares of it. */
+const priorityOf = (receipt: ClaimedReceipt): RequestPriority =>
+  receipt.priority <= RECEIPT_PRIORITY.live ? 'live' : receipt.priority === RECEIPT_PRIORITY.reconcile ? 'reconcile' : 'backfill'
+
 const HOUSEKEEPING_EVERY_MS = 5_000
 const PRUNE_EVERY_MS = 60_000
 
@@ -92,7 +97,8 @@ export function createReceiptWorker(options: ReceiptWorkerOptions): ReceiptWorke
   let lastHousekeepingAt = 0
   let lastPruneAt = options.now()
 
-  const authorizedApi = (work: ProviderWork, initial: LoadedConnection): AuthorizedApi => {
+  const authorizedApi = (work: ProviderWork, initial: LoadedConnection, priority: RequestPriority): AuthorizedApi => {
+    const requestOptions = { signal: abandon.signal, priority }
     let connection = initial
     let renewedAfterRefusal = false
     return {
@@ -100,13 +106,13 @@ export function createReceiptWorker(options: ReceiptWorkerOptions): ReceiptWorke
         const url = query === undefined ? path : `${path}?${new URLSearchParams(query).toString()}`
         connection = await options.tokens.fresh(connection)
         try {
-          return await work.client.getJson(url, connection.accessToken, abandon.signal)
+          return await work.client.getJson(url, connection.accessToken, requestOptions)
         } catch (error) {
           // A 401 earns one refresh and one retry per receipt; a second 401 is the provider's problem.
           if (!(error instanceof ProviderRequestError) || error.status !== 401 || renewedAfterRefusal) throw error
           renewedAfterRefusal = true
           connection = await options.tokens.renew(connection)
-          return work.client.getJson(url, connection.accessToken, abandon.signal)
+          return work.client.getJson(url, connection.accessToken, requestOptions)
         }
       }
     }
@@ -176,7 +182,7 @@ export function createReceiptWorker(options: ReceiptWorkerOptions): ReceiptWorke
       if (provider === undefined) throw new BridgeError('BB_NO_CONNECTION', `${receipt.provider} is not configured`)
       const connection = (await preloaded).get(receipt.providerUserId)
       if (connection?.status !== 'active') throw new BridgeError('BB_NO_CONNECTION', 'no active connection for this provider user')
-      const changes = await provider.handle(receipt, authorizedApi(provider, connection))
+      const changes = await provider.handle(receipt, authorizedApi(provider, connection, priorityOf(receipt)))
       await commit(receipt, connection, changes)
     } catch (error) {
       // Abandoned by a stop: not a failure of the receipt; stop() gives its lease back.

@@ -11,6 +11,7 @@ import {
   type ConnectionProvider, type ConnectionTokens, type LoadedConnection
 } from '../storage/connections-repository.ts'
 import type { Pseudonymize } from '../auth/secrets.ts'
+import type { Coordination } from '../cache/coordination.ts'
 
 /** Spends a refresh token; throws GrantRejectedError on invalid_grant, anything else for a retryable failure. */
 export type RefreshTokens = (refreshToken: string) => Promise<ConnectionTokens>
@@ -25,6 +26,11 @@ export interface TokenManagerOptions {
   /** Names this process in the refresh lease. */
   holder: string
   refreshers: Partial<Record<ConnectionProvider, RefreshTokens>>
+  /**
+   * The cross-process lock in front of the row lease: Redis with REDIS_URL (a waiter bounces off Redis instead of
+   * the connections row), in-process otherwise. When it cannot answer, the row lease alone decides.
+   */
+  locks: Pick<Coordination, 'tryLock' | 'unlock'>
   now: () => number
   /** Refresh ahead of expiry by this much, so a token never expires between check and use. Default 5 minutes. */
   refreshMarginMs?: number
@@ -49,8 +55,9 @@ export interface TokenManager {
 /**
  * OAuth access tokens with a refresh that cannot race. Rotating refresh tokens are single-use, so two processes
  * refreshing one connection at once would spend the same token twice and lose the connection. Three layers keep
- * that from happening: callers in one process share one refresh (single flight); across processes only the
- * holder of a lease on the connection row refreshes, and only while the row is still at the version it read;
+ * that from happening: callers in one process share one refresh (single flight); across processes a lock (Redis
+ * when configured) and, behind it, a lease on the connection row taken only while the row is still at the
+ * version it read — the lease alone when Redis is down, and a lock that lapsed cannot let a stale writer through;
  * the new pair is committed (version + 1) before anyone uses it, and waiters pick it up from the row instead of
  * refreshing again. A holder that dies between the token response and the commit has spent the token: its lease
  * lapses, the next refresher gets `invalid_grant`, and the connection ends `reauth_required`, never a retry loop.
@@ -79,6 +86,13 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       tokens = await refresh(connection.refreshToken)
     } catch (error) {
       if (error instanceof GrantRejectedError) {
+        // A lease can lapse under a stalled holder; if the row moved on, the refusal was a lost race, not a
+        // revoked grant (reference §3.3, point 4): use the newer token.
+        const current = await peekConnection(db, connection.id)
+        if (current !== undefined && current.tokenVersion !== connection.tokenVersion) {
+          metrics.tokenRefreshTotal.inc({ provider, outcome: 'reused' })
+          return reload(connection.id)
+        }
         await markReauthRequired(db, connection.id)
         metrics.tokenRefreshTotal.inc({ provider, outcome: 'invalid_grant' })
         await options.audit(db, { principal: 'token-manager', action: 'connection.reauth_required', userId: connection.userId, detail: { provider } })
@@ -103,9 +117,19 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     const refresh = options.refreshers[connection.provider]
     if (refresh === undefined) throw new BridgeError('BB_NO_CONNECTION', `${connection.provider} is not configured`)
     const deadline = options.now() + waitLimitMs
+    const lockName = `refresh:${connection.id}`
     for (;;) {
-      if (await takeRefreshLease(db, connection.id, connection.tokenVersion, options.holder, leaseMs)) {
-        return spend(connection, refresh)
+      // undefined: another process holds the lock; null: the lock service is down, the row lease decides alone.
+      const owner = await options.locks.tryLock(lockName, leaseMs).catch(() => null)
+      if (owner !== undefined) {
+        try {
+          // The lease on the row, taken only at the version read, is what a stale refresher can never get past.
+          if (await takeRefreshLease(db, connection.id, connection.tokenVersion, options.holder, leaseMs)) {
+            return await spend(connection, refresh)
+          }
+        } finally {
+          if (owner !== null) await options.locks.unlock(lockName, owner).catch(() => {})
+        }
       }
       const current = await peekConnection(db, connection.id)
       if (current === undefined) throw new BridgeError('BB_NO_CONNECTION', 'the connection was deleted')

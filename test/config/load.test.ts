@@ -339,8 +339,11 @@ describe('loadConfig required-when rules', () => {
     assert.deepEqual(loadConfig({ WHOOP_CLIENT_ID: 'whoop-app', WHOOP_CLIENT_SECRET: 'whoop-secret' }).whoop, {
       clientId: 'whoop-app',
       clientSecrets: ['whoop-secret'],
-      apiUrl: 'https://api.prod.whoop.com'
+      apiUrl: 'https://api.prod.whoop.com',
+      requestsPerMinute: 100,
+      requestsPerDay: 10_000
     })
+    assert.deepEqual(problemsOf({ WHOOP_CLIENT_ID: 'w', WHOOP_CLIENT_SECRET: 's', WHOOP_REQUESTS_PER_MINUTE: '0' }).length, 1)
   })
 
   test('a provider API URL is checked only when the provider is enabled', () => {

@@ -24,7 +24,9 @@ const createOf = (sim: OuraSimulator, dataType: OuraDataType, index = 0): OuraNo
 for (const adapter of ADAPTERS) {
   describe(`Oura receipts: provider failures (${adapter})`, () => {
     test('a 429 reschedules the receipt at Retry-After, not at the backoff; it completes once the limit is gone', async (t) => {
-      const bridge = await startReceiptBridge(t, adapter)
+      // The bridge's clock runs ahead on demand, to end the budget's hold-off without waiting 30 s.
+      let aheadMs = 0
+      const bridge = await startReceiptBridge(t, adapter, { now: () => Date.now() + aheadMs })
       if (bridge === undefined) return
       const { sim, app } = bridge
       sim.faults.tooManyRequests({ ratio: 1, retryAfterSeconds: 30 })
@@ -48,6 +50,18 @@ for (const adapter of ADAPTERS) {
       assert.equal(sim.faults.counts().tooManyRequests, 1, 'no attempt before Retry-After')
 
       sim.faults.tooManyRequests(false)
+      // Retry-After also holds the whole request budget: an early retry waits without asking Oura again.
+      const requestsBefore = sim.requestCount()
+      await app.db.query('UPDATE webhook_receipts SET next_attempt_at = now(), last_error_code = NULL WHERE object_id = $1', [notification.object_id])
+      const held = await waitFor('the held-off retry to be rescheduled', async () => {
+        const { rows } = await app.db.query<{ status: string, attempts: number, last_error_code: string | null }>(
+          'SELECT status, attempts::int AS attempts, last_error_code FROM webhook_receipts WHERE object_id = $1', [notification.object_id])
+        return rows[0]?.last_error_code == null ? undefined : rows[0]
+      })
+      assert.deepEqual([held.status, Number(held.attempts), held.last_error_code], ['pending', 1, 'BB_PROVIDER_RATE_LIMITED'], 'the attempt was given back')
+      assert.equal(sim.requestCount(), requestsBefore, 'no request reached Oura during the hold-off')
+
+      aheadMs = 31_000
       await app.db.query('UPDATE webhook_receipts SET next_attempt_at = now() WHERE object_id = $1', [notification.object_id])
       const done = await finishedReceipt(app.db, notification.object_id)
       assert.deepEqual([done.status, done.attempts], ['done', 2])

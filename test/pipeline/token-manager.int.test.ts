@@ -7,6 +7,7 @@ import { createTokenCipher } from '../../src/auth/token-crypto.ts'
 import { loadConfig } from '../../src/config/load.ts'
 import { isBridgeError } from '../../src/errors.ts'
 import { createMetrics } from '../../src/metrics/registry.ts'
+import { createMemoryCoordination } from '../../src/cache/coordination.ts'
 import { createTokenManager, type TokenManager } from '../../src/pipeline/token-manager.ts'
 import { refreshOuraToken } from '../../src/providers/oura/oauth.ts'
 import type { OuraSimulator } from '../../src/simulators/oura/index.ts'
@@ -50,7 +51,7 @@ async function setup(t: TestContext, adapter: AdapterName): Promise<Setup | unde
     manager: (overrides = {}) => createTokenManager({
       db, cipher, metrics, audit: createAudit(pseudonymize, metrics), logger: pino({ level: 'silent' }), pseudonymize,
       holder: `test-${Math.random()}`, refreshers: { oura: (token) => refreshOuraToken(config.oura!, token, Date.now()) },
-      now: Date.now, pollMs: 5, waitLimitMs: 5000, ...overrides
+      locks: createMemoryCoordination(Date.now), now: Date.now, pollMs: 5, waitLimitMs: 5000, ...overrides
     }),
     connection: async () => (await loadConnection(db, cipher, USER, 'oura'))!
   }

@@ -1,9 +1,7 @@
 import type { FastifyRequest } from 'fastify'
 import { BridgeError } from '../../errors.ts'
 import { secretsEqual } from '../../auth/secrets.ts'
-import { isOuraDataType } from '../../providers/oura/documents.ts'
-import { ouraDedupKey, parseOuraNotification } from '../../providers/oura/notification.ts'
-import { verifyOuraSignature } from '../../providers/oura/verify.ts'
+import { webhookDialects } from '../../providers/webhooks/dialects.ts'
 import { createBatcher } from '../../lib/batcher.ts'
 import { insertReceipts, pendingReceiptCount, type NewReceipt } from '../../storage/receipts-repository.ts'
 import type { HttpContext, HttpServer } from '../context.ts'
@@ -21,8 +19,9 @@ const DEDUP_TTL_SECONDS = 24 * 3600
  * never turns into a failed or slow webhook.
  */
 export function registerWebhookRoutes(app: HttpServer, context: HttpContext): void {
-  const oura = context.config.oura
-  if (oura === undefined) return
+  const { oura } = context.config
+  const dialects = webhookDialects(context.config)
+  if (dialects.length === 0) return
 
   const { maxReceiptBacklog } = context.config
   let backlog = { count: 0, readAtMs: Number.NEGATIVE_INFINITY }
@@ -59,7 +58,7 @@ export function registerWebhookRoutes(app: HttpServer, context: HttpContext): vo
       parsed(null, body)
     })
 
-    scope.get('/webhooks/oura', (request, reply) => {
+    if (oura !== undefined) scope.get('/webhooks/oura', (request, reply) => {
       const query = request.query as Record<string, unknown>
       const token = typeof query.verification_token === 'string' ? query.verification_token : ''
       const challenge = query.challenge
@@ -72,50 +71,49 @@ export function registerWebhookRoutes(app: HttpServer, context: HttpContext): vo
       return reply.send({ challenge })
     })
 
-    scope.post('/webhooks/oura', async (request: FastifyRequest) => {
-      const rawBody = request.body
-      if (!Buffer.isBuffer(rawBody)) throw new BridgeError('BB_UNSUPPORTED_MEDIA_TYPE', 'webhooks must be application/json')
-      try {
-        verifyOuraSignature({
-          signature: headerOf(request, 'x-oura-signature'), timestamp: headerOf(request, 'x-oura-timestamp'), rawBody
-        }, oura.clientSecrets, context.now(), context.config.webhookToleranceSeconds)
-      } catch (error) {
-        context.metrics.webhookEventsFailedTotal.inc({ source: 'oura', error_type: 'signature_error' })
-        throw error
-      }
-      const notification = parseOuraNotification(rawBody)
-      const dedupKey = ouraDedupKey(notification)
-      const handled = isOuraDataType(notification.dataType)
+    for (const dialect of dialects) {
+      const { provider, deviceType } = dialect
+      scope.post(`/webhooks/${provider}`, async (request: FastifyRequest) => {
+        const rawBody = request.body
+        if (!Buffer.isBuffer(rawBody)) throw new BridgeError('BB_UNSUPPORTED_MEDIA_TYPE', 'webhooks must be application/json')
+        try {
+          dialect.verify((name) => headerOf(request, name), rawBody, context.now())
+        } catch (error) {
+          context.metrics.webhookEventsFailedTotal.inc({ source: provider, error_type: 'signature_error' })
+          throw error
+        }
+        const notification = dialect.parse(rawBody)
 
-      // Fast path: a redelivery of a receipt already committed needs no database round trip. The marker is
-      // set only after the commit, so a hit proves durability; a miss (or Redis being down) falls through to
-      // the durable unique key, which is the real guarantee.
-      const markerKey = `receipt:oura:${dedupKey}`
-      if (await context.cache.isClaimed(markerKey) === true) {
-        context.metrics.webhookEventsFailedTotal.inc({ source: 'oura', error_type: 'duplicate_event' })
-        return { status: 'duplicate' }
-      }
-      if (handled) await ensureCapacity()
-      const stored = await receipts.submit({
-        provider: 'oura', dedupKey, eventType: notification.eventType, dataType: notification.dataType,
-        objectId: notification.objectId, providerUserId: notification.providerUserId, status: handled ? 'pending' : 'ignored'
+        // Fast path: a redelivery of a receipt already committed needs no database round trip. The marker is
+        // set only after the commit, so a hit proves durability; a miss (or Redis being down) falls through to
+        // the durable unique key, which is the real guarantee.
+        const markerKey = `receipt:${provider}:${notification.dedupKey}`
+        if (await context.cache.isClaimed(markerKey) === true) {
+          context.metrics.webhookEventsFailedTotal.inc({ source: provider, error_type: 'duplicate_event' })
+          return { status: 'duplicate' }
+        }
+        if (notification.handled) await ensureCapacity()
+        const stored = await receipts.submit({
+          provider, dedupKey: notification.dedupKey, eventType: notification.eventType, dataType: notification.dataType,
+          objectId: notification.objectId, providerUserId: notification.providerUserId, status: notification.handled ? 'pending' : 'ignored'
+        })
+        await context.cache.claimOnce(markerKey, DEDUP_TTL_SECONDS)
+        if (!stored) {
+          context.metrics.webhookEventsFailedTotal.inc({ source: provider, error_type: 'duplicate_event' })
+          return { status: 'duplicate' }
+        }
+        if (!notification.handled) {
+          // Acknowledged so the provider stops retrying, kept for the record, never worked on.
+          context.metrics.webhookEventsIgnoredTotal.inc({ source: provider })
+          return { status: 'ignored' }
+        }
+        backlog.count++
+        context.metrics.webhookEventsTotal.inc({ source: provider, device_type: deviceType })
+        context.metrics.markWebhookReceived(provider, context.now())
+        context.notifyReceipts()
+        return { status: 'accepted' }
       })
-      await context.cache.claimOnce(markerKey, DEDUP_TTL_SECONDS)
-      if (!stored) {
-        context.metrics.webhookEventsFailedTotal.inc({ source: 'oura', error_type: 'duplicate_event' })
-        return { status: 'duplicate' }
-      }
-      if (!handled) {
-        // Acknowledged so Oura stops retrying, kept for the record, never worked on.
-        context.metrics.webhookEventsIgnoredTotal.inc({ source: 'oura' })
-        return { status: 'ignored' }
-      }
-      backlog.count++
-      context.metrics.webhookEventsTotal.inc({ source: 'oura', device_type: 'oura_ring' })
-      context.metrics.markWebhookReceived('oura', context.now())
-      context.notifyReceipts()
-      return { status: 'accepted' }
-    })
+    }
     done()
   })
 }

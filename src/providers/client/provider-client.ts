@@ -1,7 +1,7 @@
 import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, circuitBreaker, handleWhen } from 'cockatiel'
 import type { ErrorType } from '../../errors.ts'
 import type { Metrics } from '../../metrics/registry.ts'
-import type { RateBudget } from './rate-budget.ts'
+import type { RequestBudget, RequestPriority } from './rate-budget.ts'
 
 /**
  * A failed provider request, classified as the pipeline needs it: the §8 `error_type`, whether a later retry can
@@ -48,7 +48,8 @@ export interface ProviderClientOptions {
   baseUrl: string
   /** Upper bound of one request, in milliseconds. */
   timeoutMs: number
-  budget: RateBudget
+  /** The app's request budget (shared by every node with Redis); the provider's 429s and headers feed it back. */
+  budget: RequestBudget
   /** Consecutive failures (5xx, timeouts, network) that open the breaker. */
   breakerThreshold: number
   /** How long an open breaker fails fast before letting one trial request through. */
@@ -57,9 +58,16 @@ export interface ProviderClientOptions {
   now: () => number
 }
 
+export interface RequestOptions {
+  /** Cancels the request (a stopping worker). */
+  signal?: AbortSignal
+  /** Whose budget share the request draws on. Default live. */
+  priority?: RequestPriority
+}
+
 export interface ProviderClient {
-  /** GET a JSON document with the user's bearer token; throws ProviderRequestError. `signal` cancels it. */
-  getJson: (path: string, accessToken: string, signal?: AbortSignal) => Promise<unknown>
+  /** GET a JSON document with the user's bearer token; throws ProviderRequestError. */
+  getJson: (path: string, accessToken: string, options?: RequestOptions) => Promise<unknown>
   breakerState: () => 'closed' | 'open' | 'half-open'
 }
 
@@ -70,6 +78,20 @@ export function parseRetryAfterMs(header: string | null, nowMs: number): number 
   const at = Date.parse(header)
   return Number.isFinite(at) ? Math.max(0, at - nowMs) : undefined
 }
+
+/**
+ * WHOOP's `X-RateLimit-Remaining` / `X-RateLimit-Reset` (seconds) of the limit closest to being hit (reference
+ * §2.6); undefined when the provider sends none.
+ */
+export function parseRateLimitHeaders(headers: Headers): { remaining: number, resetMs: number | undefined } | undefined {
+  const remaining = Number.parseInt(headers.get('x-ratelimit-remaining') ?? '', 10)
+  if (!Number.isFinite(remaining) || remaining < 0) return undefined
+  const reset = Number.parseInt(headers.get('x-ratelimit-reset') ?? '', 10)
+  return { remaining, resetMs: Number.isFinite(reset) && reset >= 0 ? reset * 1000 : undefined }
+}
+
+/** How long every node holds off after a 429 that named no Retry-After. */
+const DEFAULT_HOLD_OFF_MS = 60_000
 
 /** Only failures that say the provider is unwell count towards opening the breaker; a 404 or 401 does not. */
 const isOutage = (error: unknown): boolean =>
@@ -102,6 +124,13 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
         : new ProviderRequestError('upstream_error', true, `${provider} could not be reached`, { cause: error })
     }
     metrics.providerRequestsTotal.inc({ provider, status: String(response.status) })
+    const limits = parseRateLimitHeaders(response.headers)
+    if (limits !== undefined) {
+      metrics.providerRateLimitRemaining.set({ provider }, limits.remaining)
+      // The provider's count is the truth (other apps' keys, requests made before a restart): when it says none
+      // are left, every node waits for its reset instead of spending requests on 429s.
+      if (limits.remaining === 0 && response.status !== 429) await options.budget.holdOff(limits.resetMs ?? DEFAULT_HOLD_OFF_MS)
+    }
     if (response.ok) {
       try {
         return await response.json()
@@ -113,6 +142,7 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
     const status = response.status
     const retryAfterMs = parseRetryAfterMs(response.headers.get('retry-after'), options.now())
     if (status === 429) {
+      await options.budget.holdOff(retryAfterMs ?? limits?.resetMs ?? DEFAULT_HOLD_OFF_MS)
       throw new ProviderRequestError('rate_limit_error', true, `${provider} rate limit`, { status, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) })
     }
     if (status === 401) throw new ProviderRequestError('authentication_error', true, `${provider} refused the access token`, { status })
@@ -124,14 +154,15 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
   }
 
   return {
-    async getJson(path, accessToken, signal) {
-      const slot = options.budget.take(options.now())
-      if (!slot.ok) {
+    async getJson(path, accessToken, requestOptions = {}) {
+      const slot = await options.budget.take(requestOptions.priority ?? 'live')
+      if (slot.ok) metrics.providerBudgetRemaining.set({ provider }, slot.remaining)
+      else {
         metrics.providerRequestsTotal.inc({ provider, status: 'budget_exhausted' })
         throw new ProviderRequestError('rate_limit_error', true, `${provider} request budget used up`, { retryAfterMs: slot.retryAfterMs, notSent: true })
       }
       try {
-        return await breaker.execute(() => attempt(path, accessToken, signal))
+        return await breaker.execute(() => attempt(path, accessToken, requestOptions.signal))
       } catch (error) {
         if (error instanceof BrokenCircuitError) {
           metrics.providerRequestsTotal.inc({ provider, status: 'circuit_open' })

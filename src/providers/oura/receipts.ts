@@ -3,6 +3,7 @@ import { emptyChanges } from '../../pipeline/receipt-work.ts'
 import type { ClaimedReceipt } from '../../storage/receipts-repository.ts'
 import { ProviderRequestError } from '../client/provider-client.ts'
 import { asObject } from '../json-object.ts'
+import { pages, type PagingStyle } from '../client/paging.ts'
 import { OURA_DATA_TYPES, OURA_HEART_RATE_PATH, ouraCollectionPath, ouraDocumentPath, parseOuraDataType, type OuraDataType } from './documents.ts'
 import { normalizeOuraDocument, normalizeOuraHeartRate, type OuraOutcome } from './normalize.ts'
 
@@ -12,8 +13,7 @@ export const OURA_HEART_RATE_RANGE = 'heartrate'
 /** What a backfill or reconciliation fetches: every mapped collection, and heart rate. */
 export const OURA_RANGE_DATA_TYPES: readonly string[] = [...OURA_DATA_TYPES, OURA_HEART_RATE_RANGE]
 
-/** Guards against a provider that keeps sending next_token: no real range has this many pages. */
-const MAX_PAGES = 500
+const OURA_PAGING: PagingStyle = { itemsField: 'data', cursorParam: 'next_token' }
 const DAY_MS = 86_400_000
 
 /**
@@ -64,7 +64,7 @@ async function addSleepHeartRate(changes: ReceiptChanges, document: unknown, api
 }
 
 async function fetchHeartRate(changes: ReceiptChanges, api: AuthorizedApi, start: string, end: string): Promise<void> {
-  for await (const rows of pages(api, OURA_HEART_RATE_PATH, { start_datetime: start, end_datetime: end })) {
+  for await (const rows of pages(api, OURA_HEART_RATE_PATH, { start_datetime: start, end_datetime: end }, OURA_PAGING)) {
     for (const outcome of normalizeOuraHeartRate(rows)) addOutcome(changes, outcome)
   }
 }
@@ -80,25 +80,10 @@ async function fetchRange(receipt: ClaimedReceipt, api: AuthorizedApi, start: Da
   // Which documents a date range selects differs per endpoint (by bedtime start, by the 04:00 activity day …);
   // a day of margin on both sides gets every document whose day touches the range under any of them.
   const query = { start_date: isoDay(start.getTime() - DAY_MS), end_date: isoDay(end.getTime() + DAY_MS) }
-  for await (const documents of pages(api, ouraCollectionPath(dataType), query)) {
+  for await (const documents of pages(api, ouraCollectionPath(dataType), query, OURA_PAGING)) {
     for (const document of documents) addOutcome(changes, normalizeOuraDocument(dataType, document))
   }
   return changes
-}
-
-/** Follows `next_token` through a collection, one page of `data` at a time. */
-async function * pages(api: AuthorizedApi, path: string, query: Record<string, string>): AsyncGenerator<unknown[]> {
-  let nextToken: string | undefined
-  for (let page = 0; page < MAX_PAGES; page++) {
-    const body = asObject(await api.getJson(path, nextToken === undefined ? query : { ...query, next_token: nextToken }))
-    if (body === undefined || !Array.isArray(body.data)) {
-      throw new ProviderRequestError('upstream_error', true, `Oura sent a collection page without data (${path})`)
-    }
-    yield body.data as unknown[]
-    if (typeof body.next_token !== 'string' || body.next_token === '') return
-    nextToken = body.next_token
-  }
-  throw new ProviderRequestError('validation_error', false, `Oura kept paging past ${MAX_PAGES} pages (${path})`)
 }
 
 const isoDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10)

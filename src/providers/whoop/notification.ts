@@ -50,3 +50,11 @@ export function parseWhoopNotification(rawBody: Buffer): WhoopNotification {
   if (typeof traceId !== 'string' || !ID.test(traceId)) throw new BridgeError('BB_WEBHOOK_MALFORMED', 'trace_id is required')
   return { dataType: type[1]!, eventType: type[2]!, objectId: id, providerUserId, traceId }
 }
+
+const HANDLED_TYPES = new Set(['sleep', 'recovery', 'workout'])
+const HANDLED_EVENTS = new Set(['updated', 'deleted'])
+
+/** Whether the bridge works on this notification; anything else is acknowledged (WHOOP asks for a 2xx) and kept. */
+export function isWhoopNotificationHandled(notification: WhoopNotification): boolean {
+  return HANDLED_TYPES.has(notification.dataType) && HANDLED_EVENTS.has(notification.eventType)
+}

@@ -16,7 +16,7 @@ async function setup(t: TestContext): Promise<{ sim: WhoopSimulator, whoop: Whoo
   t.after(() => sim.close())
   const userId = '4560001234567'
   sim.addUser({ userId, days: 2 })
-  return { sim, whoop: { clientId: sim.clientId, clientSecrets: [sim.clientSecret, 'old-secret'], apiUrl: sim.baseUrl }, userId }
+  return { sim, whoop: { clientId: sim.clientId, clientSecrets: [sim.clientSecret, 'old-secret'], apiUrl: sim.baseUrl, requestsPerMinute: 100, requestsPerDay: 10_000 }, userId }
 }
 
 describe('WHOOP OAuth (against the simulator)', () => {
