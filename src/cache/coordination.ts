@@ -27,15 +27,16 @@ export function createMemoryCoordination(now: () => number): Coordination {
   const budgets = new Map<string, RequestBudget>()
   return {
     kind: 'memory',
-    async tryLock(name, ttlMs) {
+    tryLock(name, ttlMs) {
       const held = locks.get(name)
-      if (held !== undefined && held.untilMs > now()) return undefined
+      if (held !== undefined && held.untilMs > now()) return Promise.resolve(undefined)
       const owner = randomUUID()
       locks.set(name, { owner, untilMs: now() + ttlMs })
-      return owner
+      return Promise.resolve(owner)
     },
-    async unlock(name, owner) {
+    unlock(name, owner) {
       if (locks.get(name)?.owner === owner) locks.delete(name)
+      return Promise.resolve()
     },
     budget(name, windows) {
       let budget = budgets.get(name)

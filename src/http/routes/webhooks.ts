@@ -58,18 +58,20 @@ export function registerWebhookRoutes(app: HttpServer, context: HttpContext): vo
       parsed(null, body)
     })
 
-    if (oura !== undefined) scope.get('/webhooks/oura', (request, reply) => {
-      const query = request.query as Record<string, unknown>
-      const token = typeof query.verification_token === 'string' ? query.verification_token : ''
-      const challenge = query.challenge
-      if (!secretsEqual(token, oura.webhookVerificationToken)) {
-        throw new BridgeError('BB_VERIFICATION_TOKEN_MISMATCH', 'verification_token does not match')
-      }
-      if (typeof challenge !== 'string' || challenge.length === 0 || challenge.length > 512) {
-        throw new BridgeError('BB_WEBHOOK_MALFORMED', 'challenge is required')
-      }
-      return reply.send({ challenge })
-    })
+    if (oura !== undefined) {
+      scope.get('/webhooks/oura', (request, reply) => {
+        const query = request.query as Record<string, unknown>
+        const token = typeof query.verification_token === 'string' ? query.verification_token : ''
+        const challenge = query.challenge
+        if (!secretsEqual(token, oura.webhookVerificationToken)) {
+          throw new BridgeError('BB_VERIFICATION_TOKEN_MISMATCH', 'verification_token does not match')
+        }
+        if (typeof challenge !== 'string' || challenge.length === 0 || challenge.length > 512) {
+          throw new BridgeError('BB_WEBHOOK_MALFORMED', 'challenge is required')
+        }
+        return reply.send({ challenge })
+      })
+    }
 
     for (const dialect of dialects) {
       const { provider, deviceType } = dialect

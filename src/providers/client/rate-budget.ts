@@ -95,7 +95,16 @@ export function createLocalBudget(windows: readonly RateWindow[], now: () => num
   const counters = windows.map((window) => ({ window, counter: createWindowCounter(window.windowMs) }))
   let holdUntilMs = Number.NEGATIVE_INFINITY
   return {
-    async take(priority) {
+    take(priority) {
+      return Promise.resolve(takeNow(priority))
+    },
+    holdOff(ms) {
+      holdUntilMs = Math.max(holdUntilMs, now() + ms)
+      return Promise.resolve()
+    }
+  }
+
+  function takeNow(priority: RequestPriority): BudgetVerdict {
       const nowMs = now()
       if (nowMs < holdUntilMs) return { ok: false, retryAfterMs: Math.ceil(holdUntilMs - nowMs) }
       let remaining = Number.POSITIVE_INFINITY
@@ -106,9 +115,5 @@ export function createLocalBudget(windows: readonly RateWindow[], now: () => num
       }
       for (const { counter } of counters) counter.count(nowMs)
       return { ok: true, remaining }
-    },
-    async holdOff(ms) {
-      holdUntilMs = Math.max(holdUntilMs, now() + ms)
-    }
   }
 }
