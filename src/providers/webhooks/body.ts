@@ -1,11 +1,27 @@
 import { BridgeError } from '../../errors.ts'
 import { asObject } from '../json-object.ts'
 
+/** What V8 passes a JSON.parse reviver as third argument for primitives (the JSON.parse source text proposal). */
+interface ReviverContext {
+  source?: string
+}
+
+/**
+ * Integers a double cannot hold exactly (WHOOP's int64 user and cycle ids past 2^53) come back as their decimal
+ * text instead of a rounded number, so an id is never silently turned into another user's.
+ */
+function keepExactIntegers(this: unknown, _key: string, value: unknown, context?: ReviverContext): unknown {
+  if (typeof value === 'number' && Number.isInteger(value) && !Number.isSafeInteger(value) && context?.source !== undefined && /^-?\d+$/.test(context.source)) {
+    return context.source
+  }
+  return value
+}
+
 /** The JSON object of a verified webhook body; anything else is BB_WEBHOOK_MALFORMED (400). */
 export function parseWebhookObject(rawBody: Buffer): Record<string, unknown> {
   let body: unknown
   try {
-    body = JSON.parse(rawBody.toString('utf8'))
+    body = JSON.parse(rawBody.toString('utf8'), keepExactIntegers)
   } catch {
     throw new BridgeError('BB_WEBHOOK_MALFORMED', 'body is not valid JSON')
   }

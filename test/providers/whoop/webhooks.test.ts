@@ -86,12 +86,17 @@ describe('WHOOP notification body', () => {
     ['an array', '[]'],
     ['no type', '{"user_id":1,"id":"a","trace_id":"t"}'],
     ['a type without an event', '{"user_id":1,"id":"a","type":"sleep","trace_id":"t"}'],
-    ['an unsafe numeric user id', '{"user_id":9007199254740993,"id":"a","type":"sleep.updated","trace_id":"t"}'],
+    ['a user id past int64', '{"user_id":18446744073709551616,"id":"a","type":"sleep.updated","trace_id":"t"}'],
+    ['a fractional user id', '{"user_id":4.5,"id":"a","type":"sleep.updated","trace_id":"t"}'],
     ['a negative user id', '{"user_id":-1,"id":"a","type":"sleep.updated","trace_id":"t"}'],
     ['no trace id', '{"user_id":1,"id":"a","type":"sleep.updated"}'],
     ['an id with spaces', '{"user_id":1,"id":"a b","type":"sleep.updated","trace_id":"t"}'],
     ['__proto__ as the only key', '{"__proto__":{"type":"sleep.updated"}}']
   ]
+  test('keeps an int64 user id past 2^53 exact (JSON numbers would round it to another user\'s id)', () => {
+    const body = '{"user_id":9007199254740993,"id":"a","type":"sleep.updated","trace_id":"t"}'
+    assert.equal(parseWhoopNotification(Buffer.from(body)).providerUserId, '9007199254740993')
+  })
   for (const [name, body] of malformed) {
     test(`refuses ${name} with BB_WEBHOOK_MALFORMED`, () => {
       assert.equal(codeOf(() => parseWhoopNotification(Buffer.from(body))), 'BB_WEBHOOK_MALFORMED')
