@@ -128,13 +128,13 @@ export interface StoredEvent {
   source_updated_ms: number | null
 }
 
-/** Every stored event of one Oura document (its source_record_id) of USER_ID, by metric. */
-export async function recordEvents(db: Queryable, sourceRecordId: string): Promise<StoredEvent[]> {
+/** Every stored event of one provider document (its source_record_id) of `userId`, by metric. */
+export async function recordEvents(db: Queryable, sourceRecordId: string, source = 'oura', userId = USER_ID): Promise<StoredEvent[]> {
   const { rows } = await db.query<StoredEvent>(
     `SELECT event_id::text AS event_id, metric, value, context,
             (extract(epoch FROM start_at) * 1000)::float8 AS start_ms, (extract(epoch FROM end_at) * 1000)::float8 AS end_ms,
             (extract(epoch FROM source_updated_at) * 1000)::float8 AS source_updated_ms
-     FROM events WHERE user_id = $1 AND source = 'oura' AND source_record_id = $2 ORDER BY metric`, [USER_ID, sourceRecordId])
+     FROM events WHERE user_id = $1 AND source = $3 AND source_record_id = $2 ORDER BY metric`, [userId, sourceRecordId, source])
   return rows.map((row) => ({
     ...row, value: Number(row.value), start_ms: Number(row.start_ms), end_ms: Number(row.end_ms),
     source_updated_ms: row.source_updated_ms === null ? null : Number(row.source_updated_ms)

@@ -43,12 +43,17 @@ export async function buildOuraApp(
 
 /** Walks the whole connect flow (admin call, simulated consent, callback) for `userId` as Oura user `ouraUserId`. */
 export async function connectOura(harness: TestApp, userId: string, ouraUserId: string): Promise<void> {
+  await connectProvider(harness, 'oura', userId, ouraUserId)
+}
+
+/** The connect flow of either provider; both simulators log in the user named by `sim_user_id`. */
+export async function connectProvider(harness: TestApp, provider: 'oura' | 'whoop', userId: string, providerUserId: string): Promise<void> {
   const start = await harness.app.http.inject({
-    method: 'POST', url: `/v1/users/${encodeURIComponent(userId)}/connections/oura`, headers: harness.adminHeaders
+    method: 'POST', url: `/v1/users/${encodeURIComponent(userId)}/connections/${provider}`, headers: harness.adminHeaders
   })
   assert.equal(start.statusCode, 200)
   const authorizeUrl = new URL(start.json<{ authorize_url: string }>().authorize_url)
-  authorizeUrl.searchParams.set('sim_user_id', ouraUserId)
+  authorizeUrl.searchParams.set('sim_user_id', providerUserId)
   const redirect = await fetch(authorizeUrl, { redirect: 'manual' })
   assert.equal(redirect.status, 302)
   const location = new URL(redirect.headers.get('location')!)
