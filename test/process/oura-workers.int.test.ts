@@ -1,76 +1,32 @@
 import assert from 'node:assert/strict'
 import { describe, test, type TestContext } from 'node:test'
-import { setTimeout as sleep } from 'node:timers/promises'
-import pg from 'pg'
 import type { OuraSimulator } from '../../src/simulators/oura/index.ts'
-import { BASE_TEST_ENV } from '../helpers/app.ts'
-import { startServe, type ServeProcess } from '../helpers/bridge-process.ts'
-import { CANARY } from '../helpers/canaries.ts'
+import { startServe } from '../helpers/bridge-process.ts'
+import { connectThroughNode, startCluster, waitForCount, type Cluster } from '../helpers/cluster.ts'
 import { ouraEnv, startTestOuraSimulator } from '../helpers/oura.ts'
-import { createScratchDatabase, deferCleanup, requirePostgres } from '../helpers/services.ts'
 
 const OURA_USER = 'oura-multi-node-user'
 const USER = 'multi-node-user'
 
-interface Cluster {
+interface OuraCluster extends Cluster {
   sim: OuraSimulator
-  nodes: ServeProcess[]
-  db: pg.Client
-  env: Record<string, string>
 }
 
 /** N `bridge serve` processes on one PostgreSQL database, all pointed at one Oura simulator. */
-async function startCluster(t: TestContext, nodeCount: number, extraEnv: Record<string, string> = {}): Promise<Cluster | undefined> {
-  if (!(await requirePostgres(t))) return undefined
+async function startOuraCluster(t: TestContext, nodeCount: number, extraEnv: Record<string, string> = {}): Promise<OuraCluster | undefined> {
   const sim = await startTestOuraSimulator(t)
   sim.addUser({ userId: OURA_USER, days: 16 })
-  const url = await createScratchDatabase(t)
-  const env = { ...BASE_TEST_ENV, ...ouraEnv(sim), DATABASE_URL: url, LOG_LEVEL: 'info', BACKFILL_DAYS: '0', ...extraEnv }
-  const nodes: ServeProcess[] = []
-  // One after the other: the first applies the migrations, the others find them applied.
-  for (let i = 0; i < nodeCount; i++) nodes.push(await startServe(t, env, `oura-node-${i}`))
-  const db = new pg.Client({ connectionString: url })
-  await db.connect()
-  deferCleanup(t, () => db.end())
-  return { sim, nodes, db, env }
+  const cluster = await startCluster(t, 'oura', nodeCount, { ...ouraEnv(sim), ...extraEnv })
+  return cluster === undefined ? undefined : { ...cluster, sim }
 }
 
-/** The connect flow through node 0: admin call, simulated consent, callback. */
-async function connect(cluster: Cluster): Promise<void> {
-  const node = cluster.nodes[0]!
-  const start = await fetch(`${node.address}/v1/users/${USER}/connections/oura`, {
-    method: 'POST', headers: { authorization: `Bearer ${CANARY.adminToken}` }
-  })
-  assert.equal(start.status, 200)
-  const authorizeUrl = new URL((await start.json() as { authorize_url: string }).authorize_url)
-  authorizeUrl.searchParams.set('sim_user_id', OURA_USER)
-  const redirect = await fetch(authorizeUrl, { redirect: 'manual' })
-  const location = new URL(redirect.headers.get('location')!)
-  const callback = await fetch(`${node.address}${location.pathname}${location.search}`)
-  assert.equal(callback.status, 200)
-}
-
-async function waitFor(db: pg.Client, sql: string, done: (n: number) => boolean, timeoutMs = 30_000): Promise<number> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const { rows } = await db.query<{ n: number }>(sql)
-    const n = rows[0]?.n ?? 0
-    if (done(n)) return n
-    if (Date.now() > deadline) {
-      const { rows: receipts } = await db.query(
-        `SELECT id, status, attempts, last_error_code, locked_until > now() AS leased, round(extract(epoch FROM next_attempt_at - now())) AS due_in_s
-         FROM webhook_receipts WHERE status = 'pending' ORDER BY id`)
-      assert.fail(`condition not met within ${timeoutMs} ms: ${sql} → ${n}; pending: ${JSON.stringify(receipts)}`)
-    }
-    await sleep(50)
-  }
-}
+const connect = (cluster: OuraCluster): Promise<void> => connectThroughNode(cluster, 'oura', USER, OURA_USER)
 
 /**
  * `update` notifications for `count` of the user's daily documents, delivered round-robin to the nodes. Each round
  * takes other documents: two updates of one document within the same second share Oura's dedup key.
  */
-async function notifyUpdates(cluster: Cluster, count: number, round: number): Promise<void> {
+async function notifyUpdates(cluster: OuraCluster, count: number, round: number): Promise<void> {
   const dataTypes = ['daily_activity', 'daily_readiness'] as const
   const documents = dataTypes.flatMap((dataType) => cluster.sim.documents(OURA_USER, dataType).map((document) => ({ dataType, id: document.id })))
     .slice(round * count, (round + 1) * count)
@@ -85,7 +41,7 @@ async function notifyUpdates(cluster: Cluster, count: number, round: number): Pr
 
 describe('Oura receipts across processes', { timeout: 180_000 }, () => {
   test('10 concurrent notifications over 3 processes with an expired token cause exactly one refresh, every round', async (t) => {
-    const cluster = await startCluster(t, 3)
+    const cluster = await startOuraCluster(t, 3)
     if (cluster === undefined) return
     await connect(cluster)
     const rounds = 3
@@ -93,7 +49,7 @@ describe('Oura receipts across processes', { timeout: 180_000 }, () => {
       // Oura now refuses every access token it issued: each node's first fetch gets 401 and asks for a refresh.
       cluster.sim.expireAccessTokens()
       await notifyUpdates(cluster, 10, round)
-      await waitFor(cluster.db, "SELECT count(*)::int AS n FROM webhook_receipts WHERE status <> 'pending'", (n) => n === 10 * (round + 1))
+      await waitForCount(cluster.db, "SELECT count(*)::int AS n FROM webhook_receipts WHERE status <> 'pending'", (n) => n === 10 * (round + 1))
       const stats = cluster.sim.tokenStats(OURA_USER)
       assert.equal(stats.refreshCalls, round + 1, `round ${round}: one refresh call per expiry`)
       assert.equal(stats.refreshReuses, 0, 'no refresh token was presented twice')
@@ -108,14 +64,14 @@ describe('Oura receipts across processes', { timeout: 180_000 }, () => {
   })
 
   test('SIGTERM with receipts in flight loses none: another process finishes them', async (t) => {
-    const cluster = await startCluster(t, 1, { SHUTDOWN_TIMEOUT_MS: '2000' })
+    const cluster = await startOuraCluster(t, 1, { SHUTDOWN_TIMEOUT_MS: '2000' })
     if (cluster === undefined) return
     await connect(cluster)
     // Slow answers keep receipts in progress when the signal lands; the drain (1 s) is shorter than one fetch.
     cluster.sim.faults.latency({ ms: 3000 })
     await notifyUpdates(cluster, 10, 0)
     const node = cluster.nodes[0]!
-    await waitFor(cluster.db, "SELECT count(*)::int AS n FROM webhook_receipts WHERE locked_until > now()", (n) => n > 0)
+    await waitForCount(cluster.db, "SELECT count(*)::int AS n FROM webhook_receipts WHERE locked_until > now()", (n) => n > 0)
     node.child.kill('SIGTERM')
     const status = await node.exited
     assert.equal(status.code, 0, 'graceful stop')
@@ -127,7 +83,7 @@ describe('Oura receipts across processes', { timeout: 180_000 }, () => {
 
     cluster.sim.faults.clear()
     await startServe(t, cluster.env, 'oura-node-successor')
-    await waitFor(cluster.db, "SELECT count(*)::int AS n FROM webhook_receipts WHERE status = 'done'", (n) => n === 10)
+    await waitForCount(cluster.db, "SELECT count(*)::int AS n FROM webhook_receipts WHERE status = 'done'", (n) => n === 10)
     const { rows: events } = await cluster.db.query<{ n: number }>(
       "SELECT count(DISTINCT source_record_id)::int AS n FROM events WHERE user_id = 'multi-node-user'")
     assert.equal(events[0]?.n, 10, 'the events of all ten documents are stored')
