@@ -8,6 +8,8 @@ import { createLogger } from '../lib/logger.ts'
 import { createIphoneSimulator } from '../simulators/iphone.ts'
 import type { OuraSimulator } from '../simulators/oura/index.ts'
 import { createOuraDemoSimulator, startOuraDemoCloud } from '../simulators/oura-demo.ts'
+import { WHOOP_PER_DAY, WHOOP_PER_MINUTE, type WhoopSimulator } from '../simulators/whoop/index.ts'
+import { createWhoopDemoSimulator, startWhoopDemoCloud } from '../simulators/whoop-demo.ts'
 import { addCounts, ProgressBoard, ZERO_COUNTS, type OutcomeCounts, type StreamProgress } from '../simulators/progress.ts'
 import type { Simulator, SimulatorOutcome } from '../simulators/simulator.ts'
 import type { CliIo } from './main.ts'
@@ -27,14 +29,17 @@ const PLAIN_PROGRESS_MS = 2000
 const SLEEP_TABLE_NIGHTS = 7
 
 /**
- * Every simulator the demo runs side by side, here one person wearing an Apple Watch and an Oura ring: both
- * feed the same bridge user, which keeps the sources apart. A WHOOP simulator joins this list.
+ * Every simulator the demo runs side by side, here one person wearing an Apple Watch, an Oura ring and a WHOOP
+ * band: all three feed the same bridge user, which keeps the sources apart.
  */
-function createSimulators(options: DemoOptions, nowMs: number, oura: OuraSimulator): Simulator[] {
+function createSimulators(options: DemoOptions, nowMs: number, oura: OuraSimulator, whoop: WhoopSimulator): Simulator[] {
   const iphone = createIphoneSimulator({ seed: DEMO_SEED, days: options.days, nowMs })
+  const userId = iphone.userIds[0] ?? 'demo-user'
   const ouraUserId = oura.userIds()[0]
   if (ouraUserId === undefined) throw new Error('the simulated Oura cloud has no wearer')
-  return [iphone, createOuraDemoSimulator({ sim: oura, userId: iphone.userIds[0] ?? 'demo-user', ouraUserId })]
+  const whoopUserId = whoop.userIds()[0]
+  if (whoopUserId === undefined) throw new Error('the simulated WHOOP cloud has no member')
+  return [iphone, createOuraDemoSimulator({ sim: oura, userId, ouraUserId }), createWhoopDemoSimulator({ sim: whoop, userId, whoopUserId })]
 }
 
 class DemoInterrupted extends Error {
@@ -58,6 +63,7 @@ export async function runDemo(config: Config, options: DemoOptions, io: CliIo): 
 
   let app: App | undefined
   let oura: OuraSimulator | undefined
+  let whoop: WhoopSimulator | undefined
   try {
     out(style.bold('Biometric Bridge demo'))
     const storage = config.databaseUrl !== undefined ? 'PostgreSQL (DATABASE_URL)'
@@ -65,9 +71,11 @@ export async function runDemo(config: Config, options: DemoOptions, io: CliIo): 
     // Logs go to stderr so they never tear the progress view on stdout.
     const logger = createLogger({ level: config.logLevel, format: config.logFormat, destination: io.stderr })
     const nowMs = Date.now()
-    // The simulated Oura cloud starts first: the bridge is configured with its URLs and app credentials, exactly
-    // as with OURA_API_URL, OURA_AUTHORIZE_URL and OURA_CLIENT_ID/SECRET against the real one.
+    // The simulated Oura and WHOOP clouds start first: the bridge is configured with their URLs and app
+    // credentials, exactly as with OURA_API_URL, OURA_AUTHORIZE_URL, WHOOP_API_URL and the CLIENT_ID/SECRET pairs
+    // against the real ones.
     oura = await startOuraDemoCloud({ seed: DEMO_SEED, days: options.days, nowMs })
+    whoop = await startWhoopDemoCloud({ seed: DEMO_SEED, days: options.days, nowMs })
     // The OAuth redirect URI is derived from PUBLIC_BASE_URL, which the app takes at creation, while PORT=0
     // reveals the port only after listen. So a free port is picked first and the bridge binds it: the simplest
     // way for the callback URL to be the bridge's real address. (Another process grabbing the port in between
@@ -86,16 +94,27 @@ export async function runDemo(config: Config, options: DemoOptions, io: CliIo): 
         authorizeUrl: oura.authorizeUrl,
         requestsPer5Min: 5000
       },
-      // The wearer's history is the `days` days before yesterday (yesterday arrives live, see oura-demo.ts), and a
-      // backfill reaches back whole days from now: one more day reaches the start of that history.
+      // WHOOP's real limits, which the simulated API enforces too.
+      whoop: {
+        clientId: whoop.clientId,
+        clientSecrets: [whoop.clientSecret],
+        apiUrl: whoop.baseUrl,
+        requestsPerMinute: WHOOP_PER_MINUTE,
+        requestsPerDay: WHOOP_PER_DAY
+      },
+      // The Oura wearer's history is the `days` days before yesterday (yesterday arrives live, see oura-demo.ts),
+      // and a backfill reaches back whole days from now: one more day reaches the start of that history. The WHOOP
+      // member's `days` + 1 nights end by this morning; the oldest began within that reach plus the day of margin
+      // the bridge adds to WHOOP range queries.
       backfillDays: options.days + 1
     }, { logger })
     const baseUrl = clientUrl(await app.listen())
     out(`  bridge     ${baseUrl}  (${storage}, log level ${config.logLevel})`)
     out(`  oura       ${oura.baseUrl}  (simulated Oura cloud: OAuth consent, API v2, signed webhooks)`)
+    out(`  whoop      ${whoop.baseUrl}  (simulated WHOOP cloud: OAuth consent, API v2, signed webhooks)`)
     signals.throwIfInterrupted()
 
-    const simulators = createSimulators(options, nowMs, oura)
+    const simulators = createSimulators(options, nowMs, oura, whoop)
     for (const simulator of simulators) {
       out(`  simulator  ${simulator.title}: ${options.days} day${options.days === 1 ? '' : 's'} for user ${simulator.userIds[0] ?? '?'}`)
     }
@@ -139,8 +158,9 @@ export async function runDemo(config: Config, options: DemoOptions, io: CliIo): 
     return 1
   } finally {
     if (app !== undefined) await stopApp(app, config.shutdownTimeoutMs, io)
-    // After the bridge: its worker may still be fetching from the simulated Oura until it stops.
+    // After the bridge: its worker may still be fetching from the simulated clouds until it stops.
     if (oura !== undefined) await oura.close()
+    if (whoop !== undefined) await whoop.close()
     signals.dispose()
   }
 }
@@ -405,7 +425,11 @@ interface MetricRow {
 
 const SOURCE_TITLES: Readonly<Record<string, string>> = { healthkit: 'HealthKit', oura: 'Oura', whoop: 'WHOOP' }
 /** What a simulator's progress items are, for its traffic line. */
-const ITEM_NOUNS: Readonly<Record<string, string>> = { iphone: 'samples and data points', oura: 'documents and notifications' }
+const ITEM_NOUNS: Readonly<Record<string, string>> = {
+  iphone: 'samples and data points', oura: 'documents and notifications', whoop: 'documents and notifications'
+}
+/** Simulators that play a webhook provider, named as the provider is in `webhook_receipts`. */
+const RECEIPT_PROVIDERS: ReadonlySet<string> = new Set(['oura', 'whoop'])
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
 
@@ -504,7 +528,7 @@ async function printSummary(
     const items = own.reduce((sum, stream) => sum + stream.sentItems, 0)
     out(`  ${style.bold(simulator.title)}: ${count(requests)} requests, ${count(items)} ${ITEM_NOUNS[simulator.name] ?? 'items'}`)
     out(`    totals: accepted ${count(counts.accepted)} · duplicates ${count(counts.duplicates)} · ignored ${count(counts.ignored)} · rejected ${count(counts.rejected)} · deleted ${count(counts.deleted)}`)
-    if (simulator.name === 'oura') await printReceipts(app, out)
+    if (RECEIPT_PROVIDERS.has(simulator.name)) await printReceipts(app, simulator.name, out)
     const codes = Object.entries(outcome?.rejectionCodes ?? {})
     if (codes.length > 0) {
       out(`    rejected samples, each reported by index in its 200 answer while the rest of the batch was stored:`)
@@ -521,10 +545,10 @@ async function printSummary(
   }
 }
 
-/** The Oura receipts as the database holds them: every notification and backfill range is one, worked off once. */
-async function printReceipts(app: App, out: (text?: string) => void): Promise<void> {
+/** A provider's receipts as the database holds them: every notification and backfill range is one, worked off once. */
+async function printReceipts(app: App, provider: string, out: (text?: string) => void): Promise<void> {
   const { rows } = await app.db.query<{ event_type: string, status: string, n: number }>(
-    `SELECT event_type, status, count(*)::int AS n FROM webhook_receipts WHERE provider = 'oura' GROUP BY event_type, status`)
+    `SELECT event_type, status, count(*)::int AS n FROM webhook_receipts WHERE provider = $1 GROUP BY event_type, status`, [provider])
   if (rows.length === 0) return
   const sum = (key: 'event_type' | 'status'): string => {
     const totals = new Map<string, number>()
@@ -578,6 +602,7 @@ function printTryIt(
   const auth = token.startsWith('$') ? `"authorization: Bearer ${token}"` : `'authorization: Bearer ${token}'`
   out(`  curl -s -H ${auth} '${baseUrl}/v1/users/${user}/events?metric=heart_rate&limit=5'`)
   out(`  curl -s -H ${auth} '${baseUrl}/v1/users/${user}/events?source=oura&metric=hrv_rmssd&limit=5'`)
+  out(`  curl -s -H ${auth} '${baseUrl}/v1/users/${user}/events?source=whoop&metric=recovery_score&limit=5'`)
   out(`  curl -s -H ${auth} '${baseUrl}/v1/users/${user}/latest'`)
   out(`  curl -s '${baseUrl}/metrics' | grep -E '^(healthkit_samples_total|webhook_events_total|provider_requests_total)'`)
 }

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto'
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { OuraDataType } from '../providers/oura/documents.ts'
-import { requestJson } from './http.ts'
+import {
+  answerStatus, awaitChecks, connectThroughOAuth, count, plural, REQUEST_TIMEOUT_MS, storedEvents, until, type Check
+} from './demo-checks.ts'
 import {
   startOuraSimulator, type OuraDocument, type OuraDocumentsByType, type OuraNotification, type OuraNotificationInput, type OuraSimulator
 } from './oura/index.ts'
@@ -19,14 +20,9 @@ import { SimulatorError, type Simulator, type SimulatorContext, type SimulatorOu
 /** Collections in the order Oura produces them in the morning: the night first, activity when the day is over. */
 const DATA_TYPES: readonly OuraDataType[] = ['sleep', 'daily_sleep', 'daily_readiness', 'daily_spo2', 'daily_activity', 'vo2_max']
 
-/** Polls of the events API while waiting for the worker; each poll is a few indexed reads. */
-const POLL_MS = 100
 /** A backfill of the demo's few days takes about a second; this only bounds a broken worker. */
 const BACKFILL_TIMEOUT_MS = 30_000
 const LIVE_TIMEOUT_MS = 15_000
-const REQUEST_TIMEOUT_MS = 10_000
-/** Values pass through unit conversion (seconds → minutes); anything closer than this is the same value. */
-const VALUE_TOLERANCE = 0.01
 
 export interface OuraDemoCloudOptions {
   seed: number
@@ -67,14 +63,6 @@ export function createOuraDemoSimulator(options: OuraDemoOptions): Simulator {
   }
 }
 
-/** One stored value of the bridge that proves a change arrived: present with `value`, or absent. */
-interface Check {
-  metric: string
-  recordId: string
-  /** undefined: the record must have no event of `metric` (deleted). */
-  value: number | undefined
-}
-
 interface LiveChange {
   kind: 'create' | 'update' | 'delete'
   label: string
@@ -108,47 +96,13 @@ function presenceCheck(dataType: OuraDataType, document: OuraDocument): Check | 
   return value === null ? undefined : { metric, recordId: document.id, value }
 }
 
-function satisfied(check: Check, stored: ReadonlyMap<string, number> | undefined): boolean {
-  const value = stored?.get(check.recordId)
-  if (check.value === undefined) return value === undefined
-  return value !== undefined && Math.abs(value - check.value) < VALUE_TOLERANCE
-}
-
 const dayOf = (document: OuraDocument): string => (document as { day?: unknown }).day as string
-const count = (n: number): string => n.toLocaleString('en-US')
-const plural = (n: number, word: string): string => `${count(n)} ${word}${n === 1 ? '' : 's'}`
-
-interface EventsPage {
-  data: Array<{ source_record_id: string, value: number }>
-  next_cursor: string | null
-}
 
 async function runOura(options: OuraDemoOptions, context: SimulatorContext): Promise<SimulatorOutcome> {
   const { sim, userId, ouraUserId } = options
   const { progress, signal } = context
   const outcome: SimulatorOutcome = { rejectionCodes: {}, surprises: [], notes: [] }
-  const eventsUrl = `${context.baseUrl}/v1/users/${encodeURIComponent(userId)}/events`
-
-  /** Every stored Oura value of `metric` for the user, keyed by the document id it came from. */
-  const storedValues = async (metric: string): Promise<Map<string, number>> => {
-    const values = new Map<string, number>()
-    let cursor: string | null = null
-    do {
-      const query = new URLSearchParams({ source: 'oura', metric, limit: '1000' })
-      if (cursor !== null) query.set('cursor', cursor)
-      const { body }: { body: EventsPage } = await requestJson<EventsPage>({
-        method: 'GET', url: `${eventsUrl}?${query.toString()}`, token: context.adminToken, signal
-      })
-      for (const event of body.data) values.set(event.source_record_id, event.value)
-      cursor = body.next_cursor
-    } while (cursor !== null)
-    return values
-  }
-  const storedFor = async (checks: readonly Check[]): Promise<Map<string, Map<string, number>>> => {
-    const byMetric = new Map<string, Map<string, number>>()
-    for (const metric of new Set(checks.map((check) => check.metric))) byMetric.set(metric, await storedValues(metric))
-    return byMetric
-  }
+  const events = storedEvents(context, userId, 'oura')
 
   // The newest day is what Oura publishes "this morning": out of the store until the live part, so the backfill
   // sees exactly `days` days of history.
@@ -177,61 +131,32 @@ async function runOura(options: OuraDemoOptions, context: SimulatorContext): Pro
   progress.declare('live', 'live webhooks', notificationCount)
 
   // ---- connect: the admin API starts it, the wearer consents at Oura, the browser lands on the callback ----
-  const { body: started } = await requestJson<{ authorize_url?: unknown }>({
-    method: 'POST', url: `${context.baseUrl}/v1/users/${encodeURIComponent(userId)}/connections/oura`, token: context.adminToken, signal
-  })
-  if (typeof started?.authorize_url !== 'string') throw new SimulatorError('the connection start answered without an authorize_url')
-  const authorize = new URL(started.authorize_url)
-  authorize.searchParams.set('sim_user_id', ouraUserId)
-  const consent = await fetch(authorize, { redirect: 'manual', signal: AbortSignal.any([signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)]) })
-  await consent.body?.cancel()
-  const location = consent.headers.get('location')
-  if (consent.status !== 302 || location === null) throw new SimulatorError(`the Oura consent screen answered ${consent.status}`)
-  const callback = new URL(location)
-  if (callback.searchParams.has('error')) throw new SimulatorError(`Oura consent failed: ${callback.searchParams.get('error')}`)
-  // The demo plays the browser: the redirect goes to the bridge's own address (its PUBLIC_BASE_URL). The callback
-  // queues the backfill before it answers, so the worker's API requests are counted from here.
+  // Nothing fetches this wearer's data before the callback queues the backfill: the worker's requests count from here.
   const apiRequestsBefore = ouraApiRequests(sim)
-  const landed = await fetch(callback, { redirect: 'manual', signal: AbortSignal.any([signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)]) })
-  const landedText = await landed.text()
-  // 302 when CONNECT_SUCCESS_URL sends the browser on; errors are JSON 4xx/5xx.
-  if (landed.status !== 200 && landed.status !== 302) {
-    throw new SimulatorError(`GET /oauth/oura/callback answered ${landed.status}: ${landedText.slice(0, 200)}`)
-  }
+  await connectThroughOAuth(context, { provider: 'oura', providerTitle: 'Oura', userId, simUserId: ouraUserId })
   outcome.notes.push(`${userId} connected Oura through OAuth (admin API → consent at the simulated Oura → /oauth/oura/callback)`)
 
   // ---- backfill: the connection queued one range receipt per collection; wait until all are stored ----
-  const pendingTypes = new Map(DATA_TYPES.map((dataType) => {
+  const collections = DATA_TYPES.map((dataType) => {
     const documents = history.filter((entry) => entry.dataType === dataType)
     const checks = documents.map(({ document }) => presenceCheck(dataType, document)).filter((check) => check !== undefined)
-    return [dataType, { documents: documents.length, checks }] as const
-  }))
+    return { dataType, documents: documents.length, checks }
+  })
   // Heart rate has no webhook: a backfill pulls the rows, and the newest row proves its receipt committed.
   const lastRow = sim.heartRate(ouraUserId).at(-1)
-  let heartRateStored = lastRow === undefined
+  const heartRateStored = async (at: Date): Promise<boolean> => (await events.page({
+    metric: 'heart_rate', from: at.toISOString(), to: new Date(at.getTime() + 1).toISOString(), limit: '1'
+  })).data.length > 0
   const backfillStartedMs = performance.now()
-  for (;;) {
-    for (const [dataType, pending] of pendingTypes) {
-      const stored = await storedFor(pending.checks)
-      if (!pending.checks.every((check) => satisfied(check, stored.get(check.metric)))) continue
-      pendingTypes.delete(dataType)
-      if (pending.documents > 0) progress.record('history', pending.documents, { accepted: pending.documents })
-    }
-    if (!heartRateStored && lastRow !== undefined) {
-      const at = new Date(lastRow.timestamp_unix)
-      const query = new URLSearchParams({
-        source: 'oura', metric: 'heart_rate', from: at.toISOString(), to: new Date(at.getTime() + 1).toISOString(), limit: '1'
-      })
-      const { body } = await requestJson<EventsPage>({ method: 'GET', url: `${eventsUrl}?${query.toString()}`, token: context.adminToken, signal })
-      heartRateStored = body.data.length > 0
-    }
-    if (pendingTypes.size === 0 && heartRateStored) break
-    if (performance.now() - backfillStartedMs > BACKFILL_TIMEOUT_MS) {
-      const missing = [...pendingTypes.keys(), ...(heartRateStored ? [] : ['heartrate'])]
-      outcome.surprises.push(`backfill: ${missing.join(', ')} not stored after ${BACKFILL_TIMEOUT_MS / 1000} s`)
-      break
-    }
-    await sleep(POLL_MS, undefined, { signal })
+  const [unstored, heartRateDone] = await Promise.all([
+    awaitChecks(events, collections, BACKFILL_TIMEOUT_MS, signal, ({ documents }) => {
+      if (documents > 0) progress.record('history', documents, { accepted: documents })
+    }),
+    lastRow === undefined || until(() => heartRateStored(new Date(lastRow.timestamp_unix)), BACKFILL_TIMEOUT_MS, signal)
+  ])
+  if (unstored.length > 0 || !heartRateDone) {
+    const missing = [...unstored.map(({ dataType }) => dataType), ...(heartRateDone ? [] : ['heartrate'])]
+    outcome.surprises.push(`backfill: ${missing.join(', ')} not stored after ${BACKFILL_TIMEOUT_MS / 1000} s`)
   }
   progress.finish('history')
   const backfillSeconds = ((performance.now() - backfillStartedMs) / 1000).toFixed(1)
@@ -290,12 +215,7 @@ async function runOura(options: OuraDemoOptions, context: SimulatorContext): Pro
     const delivery = await sim.sendNotification(notification, { to: webhookUrl, signal, timeoutMs: REQUEST_TIMEOUT_MS })
     signal.throwIfAborted()
     const sent = JSON.parse(delivery.request.body) as OuraNotification
-    let answer: string | undefined
-    try {
-      answer = (JSON.parse(delivery.responseBody) as { status?: unknown }).status as string | undefined
-    } catch {
-      answer = undefined
-    }
+    const answer = answerStatus(delivery.responseBody)
     if (delivery.status !== 200) {
       const why = delivery.status === 0 ? `no answer (${delivery.error ?? 'unknown'})` : `${delivery.status} ${delivery.responseBody.slice(0, 160)}`
       outcome.surprises.push(`${label}: the webhook answered ${why}, expected 200`)
@@ -333,22 +253,11 @@ async function runOura(options: OuraDemoOptions, context: SimulatorContext): Pro
 
   // ---- wait until the worker applied every accepted notification, as the events API shows it ----
   const deliveredMs = performance.now()
-  while (awaiting.length > 0) {
-    const stored = await storedFor(awaiting.flatMap((change) => change.check === undefined ? [] : [change.check]))
-    for (const change of [...awaiting]) {
-      if (change.check === undefined || !satisfied(change.check, stored.get(change.check.metric))) continue
-      awaiting.splice(awaiting.indexOf(change), 1)
-      progress.record('live', 1, change.kind === 'delete' ? { deleted: 1 } : { accepted: 1 })
-    }
-    if (awaiting.length === 0) break
-    if (performance.now() - deliveredMs > LIVE_TIMEOUT_MS) {
-      for (const change of awaiting) {
-        outcome.surprises.push(`${change.label}: accepted, but not ${change.kind === 'delete' ? 'removed' : 'visible'} through the events API after ${LIVE_TIMEOUT_MS / 1000} s`)
-        progress.record('live', 1, {})
-      }
-      break
-    }
-    await sleep(POLL_MS, undefined, { signal })
+  const unapplied = await awaitChecks(events, awaiting.map((change) => ({ change, checks: change.check === undefined ? [] : [change.check] })),
+    LIVE_TIMEOUT_MS, signal, ({ change }) => { progress.record('live', 1, change.kind === 'delete' ? { deleted: 1 } : { accepted: 1 }) })
+  for (const { change } of unapplied) {
+    outcome.surprises.push(`${change.label}: accepted, but not ${change.kind === 'delete' ? 'removed' : 'visible'} through the events API after ${LIVE_TIMEOUT_MS / 1000} s`)
+    progress.record('live', 1, {})
   }
   progress.finish('live')
   const appliedMs = Math.round(performance.now() - deliveredMs)
@@ -356,7 +265,7 @@ async function runOura(options: OuraDemoOptions, context: SimulatorContext): Pro
   const kinds = (kind: LiveChange['kind']): number => changes.filter((change) => change.kind === kind).length
   outcome.notes.push(`${plural(notificationCount, 'signed notification')} to /webhooks/oura (${kinds('create')} create for ${newestDay}, ` +
     `${kinds('update')} update, ${kinds('delete')} delete, 1 redelivery), answered at once; ` +
-    (awaiting.length === 0 ? `the worker had fetched and applied them ${count(appliedMs)} ms after the last delivery` : `${awaiting.length} never applied`))
+    (unapplied.length === 0 ? `the worker had fetched and applied them ${count(appliedMs)} ms after the last delivery` : `${unapplied.length} never applied`))
   if (duplicateNote !== undefined) outcome.notes.push(duplicateNote)
   if (revisions.length > 0) outcome.notes.push(`revised at Oura on ${previousDay}: ${revisions.join(', ')}; each newer revision replaced the stored value`)
   if (deleteNote !== undefined) outcome.notes.push(deleteNote)

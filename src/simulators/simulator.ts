@@ -2,7 +2,7 @@ import type { ProgressReporter } from './progress.ts'
 
 /**
  * A simulator plays one outside party against a running bridge over real HTTP: the iPhone app uploading
- * HealthKit batches today, Oura and WHOOP (webhooks plus a fake provider API) later. The demo runs every
+ * HealthKit batches, the Oura and WHOOP clouds (OAuth, signed webhooks, a fake provider API). The demo runs every
  * simulator in its list side by side and knows nothing else about them.
  */
 export interface SimulatorContext {

@@ -19,7 +19,7 @@ function total(stdout: string, name: string): number {
 }
 
 describe('bridge demo', { timeout: 2 * DEMO_TIMEOUT_MS }, () => {
-  test('runs the bridge, the iPhone and the Oura simulators, prints what was stored and exits 0', async () => {
+  test('runs the bridge, the iPhone, Oura and WHOOP simulators, prints what was stored and exits 0', async () => {
     const startedAtMs = performance.now()
     const result = await runBridge(['demo', '--days', '1'], DEMO_ENV)
     const elapsedMs = performance.now() - startedAtMs
@@ -51,6 +51,19 @@ describe('bridge demo', { timeout: 2 * DEMO_TIMEOUT_MS }, () => {
     assert.match(stdout, /delete of the sleep period ending \d{4}-\d{2}-\d{2} .*: its events removed/)
     assert.match(stdout, /revised at Oura on .*: readiness \d+ → \d+/)
     assert.match(stdout, /receipts: [^\n]*\bbackfill\b[^\n]*; \d+ done$/m, 'every Oura receipt worked off')
+
+    // WHOOP the same way, for the same user: OAuth connect, backfill, then signed webhooks checked one by one.
+    assert.match(stdout, /^ {2}WHOOP: [\d,]+ events in \d+ metrics$/m)
+    for (const metric of ['strain', 'sleep_performance']) assert.ok(storedCount(stdout, metric) > 0, `${metric} stored from WHOOP`)
+    assert.match(stdout, /connected WHOOP through OAuth/)
+    assert.match(stdout, /backfill of 1 day: 1 sleep, 1 recovery, \d+ workouts?, 1 cycle, fetched by the worker pool in \d+ WHOOP API requests/)
+    assert.match(stdout, /sleep\.updated while PENDING_SCORE stored nothing; once SCORED, sleep\.updated \+ recovery\.updated stored its sleep/)
+    assert.match(stdout, /delivered twice with the same trace_id .*: the second answered 200 "duplicate"/)
+    assert.match(stdout, /workout\.updated for the \w+ of \d{4}-\d{2}-\d{2}, scored live: its heart rate, energy and distance stored/)
+    assert.match(stdout, /workout\.deleted for .*: its events removed/)
+    const receiptLines = [...stdout.matchAll(/^ {4}receipts: [^\n]*\bbackfill\b[^\n]*; (\d+) done$/gm)]
+    assert.equal(receiptLines.length, 2, 'every Oura and every WHOOP receipt worked off')
+    assert.match(stdout, /'http:\/\/127\.0\.0\.1:\d+\/v1\/users\/demo-user\/events\?source=whoop&metric=recovery_score&limit=5'/)
     assert.match(stdout, /curl -s -H 'authorization: Bearer demo_[\w-]{32,}' 'http:\/\/127\.0\.0\.1:\d+\/v1\/users\/demo-user\/events\?metric=heart_rate&limit=5'/)
     assert.ok(!stdout.includes('\u001b['), 'no terminal control sequences when stdout is not a terminal')
   })
@@ -81,6 +94,7 @@ describe('bridge demo', { timeout: 2 * DEMO_TIMEOUT_MS }, () => {
     assert.equal(latest.data.heart_rate?.unit, 'bpm')
     assert.ok(latest.data.deep_sleep_minutes !== undefined)
     assert.equal(latest.data.recovery_score?.unit, 'score', 'Oura readiness is served too')
+    assert.equal(latest.data.strain?.unit, 'strain', 'and WHOOP day strain')
 
     child.kill('SIGTERM')
     assert.equal(await exited, 0, `${stdout}\n${stderr}`)

@@ -105,15 +105,15 @@ export function createLocalBudget(windows: readonly RateWindow[], now: () => num
   }
 
   function takeNow(priority: RequestPriority): BudgetVerdict {
-      const nowMs = now()
-      if (nowMs < holdUntilMs) return { ok: false, retryAfterMs: Math.ceil(holdUntilMs - nowMs) }
-      let remaining = Number.POSITIVE_INFINITY
-      for (const { window, counter } of counters) {
-        const used = counter.used(nowMs)
-        if (used >= priorityLimit(window, priority)) return { ok: false, retryAfterMs: counter.freesInMs(nowMs) }
-        remaining = Math.min(remaining, window.requests - used - 1)
-      }
-      for (const { counter } of counters) counter.count(nowMs)
-      return { ok: true, remaining }
+    const nowMs = now()
+    if (nowMs < holdUntilMs) return { ok: false, retryAfterMs: Math.ceil(holdUntilMs - nowMs) }
+    let remaining = Number.POSITIVE_INFINITY
+    for (const { window, counter } of counters) {
+      const used = counter.used(nowMs)
+      if (used >= priorityLimit(window, priority)) return { ok: false, retryAfterMs: counter.freesInMs(nowMs) }
+      remaining = Math.min(remaining, window.requests - used - 1)
+    }
+    for (const { counter } of counters) counter.count(nowMs)
+    return { ok: true, remaining }
   }
 }
