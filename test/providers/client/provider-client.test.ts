@@ -6,6 +6,7 @@ import { ProviderRequestError, createProviderClient, parseRetryAfterMs } from '.
 import { createLocalBudget, type RequestBudget } from '../../../src/providers/client/rate-budget.ts'
 import { createMetrics } from '../../../src/metrics/registry.ts'
 import { startOuraSimulator, type OuraSimulator } from '../../../src/simulators/oura/index.ts'
+import { startWhoopSimulator } from '../../../src/simulators/whoop/server.ts'
 
 const PERSONAL_INFO = '/v2/usercollection/personal_info'
 
@@ -102,6 +103,31 @@ function budgetAt(requests: number, windowMs: number): { budget: RequestBudget, 
   const budget = createLocalBudget([{ requests, windowMs }], () => clock)
   return { budget, set: (atMs) => { clock = atMs }, take: (atMs) => { clock = atMs; return budget.take('live') } }
 }
+
+describe('provider client (against the WHOOP simulator)', () => {
+  test('X-RateLimit-Remaining 0 holds the budget off until X-RateLimit-Reset, before WHOOP has to answer 429', async (t) => {
+    const sim = await startWhoopSimulator({ seed: 4, perMinute: 2 })
+    t.after(() => sim.close())
+    sim.addUser({ userId: '4560000000042', days: 1 })
+    const token = sim.issueTokens('4560000000042').access_token
+    const metrics = createMetrics()
+    const client = createProviderClient({
+      provider: 'whoop', baseUrl: sim.baseUrl, timeoutMs: 2000,
+      // The bridge's own budget is far above WHOOP's: only the headers can keep the third request home.
+      budget: createLocalBudget([{ requests: 1000, windowMs: 60_000 }], Date.now),
+      breakerThreshold: 3, breakerHalfOpenAfterMs: 200, metrics, now: Date.now
+    })
+    const profile = '/developer/v2/user/profile/basic'
+    await client.getJson(profile, token)
+    await client.getJson(profile, token)
+    const held = await failure(client.getJson(profile, token))
+    assert.deepEqual([held.errorType, held.notSent], ['rate_limit_error', true])
+    assert.ok(held.retryAfterMs !== undefined && held.retryAfterMs > 55_000 && held.retryAfterMs <= 60_000, String(held.retryAfterMs))
+    assert.equal(sim.requestCount(`GET ${profile}`), 2, 'no request was spent on a certain 429')
+    const gauge = await metrics.registry.getSingleMetric('provider_rate_limit_remaining')!.get()
+    assert.deepEqual(gauge.values.map((value) => [value.labels.provider, value.value]), [['whoop', 0]])
+  })
+})
 
 describe('backoff, budget and Retry-After', () => {
   test('delays grow ×2 from 1 s, cap at 300 s, stay within ±10 %, and never undercut Retry-After', () => {
