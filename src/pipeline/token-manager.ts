@@ -38,7 +38,11 @@ export interface TokenManagerOptions {
   leaseMs?: number
   /** How long a process waits for another one's refresh before giving up for now. Default 15 s. */
   waitLimitMs?: number
-  /** Poll interval while waiting. Default 20 ms. */
+  /**
+   * First poll interval while another process refreshes; each further poll waits 1.5× longer, up to 50 ms. A
+   * refresh takes a token call plus a commit (milliseconds), so early polls find it done; a slow provider costs a
+   * few cheap polls, not a flood. Default 4 ms.
+   */
   pollMs?: number
 }
 
@@ -51,6 +55,9 @@ export interface TokenManager {
    */
   renew(connection: LoadedConnection): Promise<LoadedConnection>
 }
+
+/** Longest pause between two polls of a waiter (ms). */
+const MAX_POLL_MS = 50
 
 /**
  * OAuth access tokens with a refresh that cannot race. Rotating refresh tokens are single-use, so two processes
@@ -67,7 +74,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
   const marginMs = options.refreshMarginMs ?? 5 * 60_000
   const leaseMs = options.leaseMs ?? 30_000
   const waitLimitMs = options.waitLimitMs ?? 15_000
-  const pollMs = options.pollMs ?? 20
+  const firstPollMs = options.pollMs ?? 4
   const inFlight = new Map<string, Promise<LoadedConnection>>()
 
   const reload = async (id: string): Promise<LoadedConnection> => {
@@ -118,6 +125,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     if (refresh === undefined) throw new BridgeError('BB_NO_CONNECTION', `${connection.provider} is not configured`)
     const deadline = options.now() + waitLimitMs
     const lockName = `refresh:${connection.id}`
+    let pollMs = firstPollMs
     for (;;) {
       // undefined: another process holds the lock; null: the lock service is down, the row lease decides alone.
       const owner = await options.locks.tryLock(lockName, leaseMs).catch(() => null)
@@ -141,6 +149,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       }
       if (options.now() >= deadline) throw new BridgeError('BB_TOKEN_REFRESH_BUSY', 'another process is refreshing this connection')
       await sleep(pollMs)
+      pollMs = Math.min(MAX_POLL_MS, pollMs * 1.5)
     }
   }
 
