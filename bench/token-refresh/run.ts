@@ -49,8 +49,8 @@ const TITLE = 'Token refresh (WHOOP rotating tokens)'
 /** The system we replace: 25 concurrent refresh attempts, lock waits p50 52 ms and p99 1.8 s. */
 const REFERENCE = { attempts: 25, p50Ms: 52, p99Ms: 1800 }
 const NODES = 3
-/** The token manager's defaults, which the nodes use (src/pipeline/token-manager.ts). */
-const POLL_MS = 20
+/** The token manager's default first poll of a waiter (then ×1.5 per poll, up to 50 ms; src/pipeline/token-manager.ts). */
+const POLL_MS = 4
 /**
  * A round starts after a window in which the whole machine was busy for less than `maxCores` (others share it),
  * or after `timeoutMs` anyway; how busy it was is recorded with the round.
@@ -331,7 +331,7 @@ function renderSection(env: Environment, summaries: readonly ArmSummary[], idle:
   lines.push('npm run bench:token-refresh -- --token-delay-ms 150 --no-write')
   lines.push('# other options: --rounds N --connections N --attempts N --arms redis,postgres-only,single-process --keep-db')
   lines.push('```', '')
-  lines.push(`**Method.** The WHOOP simulator (rotating single-use refresh tokens; presenting a spent one revokes the whole family) runs in the benchmark process; ${NODES} child processes ("nodes") each open their own PostgreSQL pool (10 connections, the default DB_POOL_SIZE) on one scratch database and build the token manager as the app does (\`createTokenManager\` with its defaults: lease 30 s, poll ${POLL_MS} ms, wait limit 15 s; \`refreshWhoopToken\` against the simulator). ` +
+  lines.push(`**Method.** The WHOOP simulator (rotating single-use refresh tokens; presenting a spent one revokes the whole family) runs in the benchmark process; ${NODES} child processes ("nodes") each open their own PostgreSQL pool (10 connections, the default DB_POOL_SIZE) on one scratch database and build the token manager as the app does (\`createTokenManager\` with its defaults: lease 30 s, polls from ${POLL_MS} ms growing ×1.5 to 50 ms, wait limit 15 s; \`refreshWhoopToken\` against the simulator). ` +
     `Arms: *redis* — \`createRedisCoordination\` on the local Redis (a key prefix per run) in front of the row lease; *postgres-only* — \`createRedisCoordination\` on \`${UNREACHABLE_REDIS_URL}\`, where nothing listens, so every \`tryLock\` throws at once and the row lease alone decides (the fallback path while Redis is down); *single-process* — \`createMemoryCoordination\` with all attempts in one node, where the in-process single flight leaves one caller to do the work (the lower bound). ` +
     `An expiry: the connection's \`access_expires_at\` is set a minute in the past, every node reads the connection (the copy its attempts start from), and at one wall-clock instant the nodes start ${env.attempts} concurrent \`fresh()\` calls on it (${NODES} nodes: ${attemptsOf(0, 0, NODES)}/${attemptsOf(1, 0, NODES)}/${attemptsOf(2, 0, NODES)}, the larger share rotating). The lock wait of an attempt is the time from the call to its resolution (hrtime, in the node). ` +
     `Each arm has ${env.connections} WHOOP connections of its own, and each round expires them in two shapes: *one at a time* — expiry after expiry, ${env.attempts} attempts in flight (the reference's condition); *all at once* — all ${env.connections} at the same instant, ${env.connections * env.attempts} attempts in flight (a burst, as after an outage or a restart). ` +
@@ -365,12 +365,12 @@ function renderSection(env: Environment, summaries: readonly ArmSummary[], idle:
     // The poll sets the median when the other nodes' extra wait (about one poll) is most of what they wait.
     const pollBound = extraMs >= POLL_MS / 2 && extraMs >= s.otherWait.p50Ms / 2
     lines.push(`- ${s.arm}, ${SHAPE_LABELS[s.shape].replace(/ \(.*\)$/, '')}: the refreshing node's attempts resolve after p50 ${fmtMs(s.refresherWait.p50Ms)} ms (its token call: p50 ${fmtMs(s.tokenCall.p50Ms)} ms), ` +
-      `the other nodes' (about two thirds of the attempts) ${fmtMs(extraMs)} ms later at p50 ${fmtMs(s.otherWait.p50Ms)} ms; ${(100 * s.otherAtLeastOnePoll).toFixed(0)} % of those waited at least one poll interval (${POLL_MS} ms). ` +
+      `the other nodes' (about two thirds of the attempts) ${fmtMs(extraMs)} ms later at p50 ${fmtMs(s.otherWait.p50Ms)} ms; ${(100 * s.otherAtLeastOnePoll).toFixed(0)} % of those waited at least the first poll interval (${POLL_MS} ms). ` +
       (pollBound
         ? 'A node that loses the race learns of the new token only when it next reads the row, so the poll interval, not the lock or the token endpoint, sets the median.'
         : `The poll adds its share, but most of the wait is the refreshing node's own, queued behind the other refreshes (token call p50 ${fmtMs(s.tokenCall.p50Ms)} ms, DB statement p50 ${fmtMs(s.statement.p50Ms)} ms).`))
   }
-  lines.push(`- The simulator's token endpoint answers in ${fmtMs(idle.p50Ms)} ms idle; a real provider's tens to hundreds of ms come once into every wait (the refreshing node's call), and the other nodes still add up to one poll interval on top (\`--token-delay-ms\` measures that). A shorter \`pollMs\` (or a notification instead of polling) would cut the waiters' share, at the price of more statements per expiry.`)
+  lines.push(`- The simulator's token endpoint answers in ${fmtMs(idle.p50Ms)} ms idle; a real provider's tens to hundreds of ms come once into every wait (the refreshing node's call), and the other nodes add up to one poll interval on top, which grows with the wait (\`--token-delay-ms\` measures that); a notification instead of polling would remove it.`)
   lines.push(`- Redis "unreachable" here means connection refused, which fails a lock call at once; a Redis that accepts connections and then stops answering costs up to its command timeout (500 ms) per lock call before the row lease decides. The row lease alone costs about ${summaries.filter((s) => s.arm === 'postgres-only').map((s) => s.statementsPerExpiry.toFixed(1)).join(' / ')} statements per expiry against ${summaries.filter((s) => s.arm === 'redis').map((s) => s.statementsPerExpiry.toFixed(1)).join(' / ')} with Redis in front.`)
   lines.push(`- All at once, ${NODES} nodes run ${env.connections} refreshes each through pools of 10 on ${env.cores} cores shared with PostgreSQL, Redis and the simulator; the token call and the statements then queue (compare their p50 between the shapes), which is what lifts those rows.`, '')
   lines.push(notes)
