@@ -49,7 +49,7 @@ const TITLE = 'Token refresh (WHOOP rotating tokens)'
 /** The system we replace: 25 concurrent refresh attempts, lock waits p50 52 ms and p99 1.8 s. */
 const REFERENCE = { attempts: 25, p50Ms: 52, p99Ms: 1800 }
 const NODES = 3
-/** The token manager's default first poll of a waiter (then ×1.5 per poll, up to 50 ms; src/pipeline/token-manager.ts). */
+/** The token manager's default first poll of a waiter (then ×1.5 per poll, up to 25 ms; src/pipeline/token-manager.ts). */
 const POLL_MS = 4
 /**
  * A round starts after a window in which the whole machine was busy for less than `maxCores` (others share it),
@@ -331,7 +331,7 @@ function renderSection(env: Environment, summaries: readonly ArmSummary[], idle:
   lines.push('npm run bench:token-refresh -- --token-delay-ms 150 --no-write')
   lines.push('# other options: --rounds N --connections N --attempts N --arms redis,postgres-only,single-process --keep-db')
   lines.push('```', '')
-  lines.push(`**Method.** The WHOOP simulator (rotating single-use refresh tokens; presenting a spent one revokes the whole family) runs in the benchmark process; ${NODES} child processes ("nodes") each open their own PostgreSQL pool (10 connections, the default DB_POOL_SIZE) on one scratch database and build the token manager as the app does (\`createTokenManager\` with its defaults: lease 30 s, polls from ${POLL_MS} ms growing ×1.5 to 50 ms, wait limit 15 s; \`refreshWhoopToken\` against the simulator). ` +
+  lines.push(`**Method.** The WHOOP simulator (rotating single-use refresh tokens; presenting a spent one revokes the whole family) runs in the benchmark process; ${NODES} child processes ("nodes") each open their own PostgreSQL pool (10 connections, the default DB_POOL_SIZE) on one scratch database and build the token manager as the app does (\`createTokenManager\` with its defaults: lease 30 s, polls from ${POLL_MS} ms growing ×1.5 to 25 ms, wait limit 15 s; \`refreshWhoopToken\` against the simulator). ` +
     `Arms: *redis* — \`createRedisCoordination\` on the local Redis (a key prefix per run) in front of the row lease; *postgres-only* — \`createRedisCoordination\` on \`${UNREACHABLE_REDIS_URL}\`, where nothing listens, so every \`tryLock\` throws at once and the row lease alone decides (the fallback path while Redis is down); *single-process* — \`createMemoryCoordination\` with all attempts in one node, where the in-process single flight leaves one caller to do the work (the lower bound). ` +
     `An expiry: the connection's \`access_expires_at\` is set a minute in the past, every node reads the connection (the copy its attempts start from), and at one wall-clock instant the nodes start ${env.attempts} concurrent \`fresh()\` calls on it (${NODES} nodes: ${attemptsOf(0, 0, NODES)}/${attemptsOf(1, 0, NODES)}/${attemptsOf(2, 0, NODES)}, the larger share rotating). The lock wait of an attempt is the time from the call to its resolution (hrtime, in the node). ` +
     `Each arm has ${env.connections} WHOOP connections of its own, and each round expires them in two shapes: *one at a time* — expiry after expiry, ${env.attempts} attempts in flight (the reference's condition); *all at once* — all ${env.connections} at the same instant, ${env.connections * env.attempts} attempts in flight (a burst, as after an outage or a restart). ` +

@@ -1,18 +1,21 @@
 /**
- * Webhook intake benchmark (`npm run bench:webhooks`): signed Oura notifications → durable receipts.
+ * Webhook intake benchmark (`npm run bench:webhooks`): signed notifications of one provider (--provider oura, the
+ * default, or whoop) → durable receipts.
  *
  * Arms, each a server in its own child process (bench/webhooks/server.ts), all started once and measured side
  * by side in the same run:
  * - bridge: the real app (createApp) on a scratch PostgreSQL database with REDIS_URL set (dedup markers in
- *   Redis, as a node of a multi-node deployment runs), Oura enabled;
+ *   Redis, as a node of a multi-node deployment runs), the provider under test enabled (only it);
  * - bridge-memory: the same on its own scratch database without REDIS_URL (in-process cache, one node);
  * - floor / floor-batched: the baseline plus a receipt INSERT per webhook / group-committed INSERTs (references
  *   for what a durable intake costs at least);
  * - baseline: bare Fastify with the same raw-body parser, signature check and notification parser, no I/O.
  * The worker pool is switched off with MAX_CONCURRENT_WEBHOOKS=0 where the configuration accepts it (the run
- * records whether it did), OURA_API_URL points at a closed port, MAX_RECEIPT_BACKLOG is 10,000,000.
+ * records whether it did), the provider's API URL (OURA_API_URL / WHOOP_API_URL) points at a closed port,
+ * MAX_RECEIPT_BACKLOG is 10,000,000. Every arm takes the same provider's notifications (bench/webhooks/notifications.ts)
+ * and checks them with the same functions (server.ts: the provider's verify and parse, as the bridge's dialect calls them).
  *
- * Load shapes (bench/lib/http-load.ts; every notification unique and validly signed with the current second):
+ * Load shapes (bench/lib/http-load.ts; every notification unique and validly signed with the current time):
  * - saturation: closed loop, --connections (100) keep-alive connections, requests/s;
  * - rate: open loop at a fixed --rate (1,000/s) on an absolute timeline, latency from when each request was due;
  * - concurrency: closed loop at --concurrency (50) connections, the reference system's condition.
@@ -28,12 +31,12 @@
  * --backlog N: N pending receipts). The machine is shared: phases start when it is quiet and are repeated when
  * outside work disturbed them.
  *
- * Flags: --quick (~2 min), --rounds N, --connections N, --concurrency N, --rate N, --seconds N (closed-loop
+ * Flags: --provider oura|whoop, --quick (~2 min), --rounds N, --connections N, --concurrency N, --rate N, --seconds N (closed-loop
  * phases), --rate-seconds N, --shapes saturation,rate,concurrency, --arms bridge,bridge-memory,baseline,
  * --backlog N, --cpu-prof (profile the bridge children during the measured rounds into
  * bench/results/profiles; results and docs are then not written), --keep-db, --no-write,
- * --server-node-options='<flags>'. Progress goes to stderr; results to bench/results/webhooks.json
- * and the "Webhook intake (Oura)" section of docs/benchmarks.md.
+ * --server-node-options='<flags>'. Progress goes to stderr; results to bench/results/webhooks.json (Oura) or
+ * webhooks-whoop.json and the "Webhook intake (Oura)" or "Webhook intake (WHOOP)" section of docs/benchmarks.md.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -50,24 +53,21 @@ import { backendCpu, cpuDelta, cpuMs, loadAverage, machineBusyMs, ownCpuMs, wait
 import { runBenchmark } from '../lib/run.ts'
 import { ADMIN_URL, createScratchDatabase, databaseName, dropScratchDatabases } from '../lib/scratch-db.ts'
 import { fmtInt, fmtMs, makeRandom, median, shuffled, summarizeLatencies, type LatencySummary } from '../lib/stats.ts'
-import { createNotificationSource, type NotificationSource } from './notifications.ts'
+import { createNotificationSource, PROVIDERS, type NotificationSource, type Provider } from './notifications.ts'
 import type { Usage } from './server.ts'
 
 const ROOT = new URL('../../', import.meta.url)
-const RESULTS_FILE = new URL('bench/results/webhooks.json', ROOT)
 const PROFILE_DIR = new URL('bench/results/profiles/', ROOT)
 const SERVER_SCRIPT = new URL('bench/webhooks/server.ts', ROOT)
 
-/** The system we replace: 2,400 webhooks/min on one node, p99 87 ms at 50 concurrent webhooks. */
-const REFERENCE = { webhooksPerSecond: 40, p99Ms: 87, concurrency: 50 }
 const TARGETS = { webhooksPerSecond: 10_000, p99Ms: 10, p99RatePerSecond: 1000 }
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
-/** Nothing listens on the discard port: a worker that fetched anyway would fail fast, never reach Oura. */
+/** Nothing listens on the discard port: a worker that fetched anyway would fail fast, never reach the provider. */
 const UNUSED_API_URL = 'http://127.0.0.1:9'
 const MAX_RECEIPT_BACKLOG = 10_000_000
 /** The bridge's default pool, which the floor arms use too. */
 const DB_POOL_SIZE = 10
-/** Oura users the notifications rotate over. */
+/** Provider users the notifications rotate over. */
 const USERS = 1000
 
 const ARM_IDS = ['bridge', 'bridge-memory', 'floor', 'floor-batched', 'baseline'] as const
@@ -84,10 +84,11 @@ const isBridge = (id: ArmId): boolean => id === 'bridge' || id === 'bridge-memor
 
 const { values: flags } = parseArgs({
   options: {
+    provider: { type: 'string', default: 'oura' },
     quick: { type: 'boolean', default: false },
     rounds: { type: 'string' },
     connections: { type: 'string', default: '100' },
-    concurrency: { type: 'string', default: String(REFERENCE.concurrency) },
+    concurrency: { type: 'string' },
     rate: { type: 'string', default: String(TARGETS.p99RatePerSecond) },
     seconds: { type: 'string' },
     'rate-seconds': { type: 'string' },
@@ -100,10 +101,64 @@ const { values: flags } = parseArgs({
     'server-node-options': { type: 'string', default: '' }
   }
 })
+const provider = flags.provider as Provider
+if (!PROVIDERS.includes(provider)) throw new Error(`--provider takes one of ${PROVIDERS.join(', ')}`)
+
+interface ProviderBench {
+  name: string
+  /** Section of docs/benchmarks.md and the marker of its hand-written notes. */
+  docsTitle: string
+  docsMarker: string
+  resultsFile: URL
+  /** The system we replace, per node: webhooks/s, and p99 at `concurrency` concurrent webhooks. */
+  reference: { webhooksPerSecond: number, p99Ms: number, concurrency: number }
+  /** The bridge's environment that enables this provider alone. */
+  env(): Record<string, string | undefined>
+  /** The variable holding its client secret (webhook signing key) for the non-bridge servers. */
+  secretVariable: 'OURA_CLIENT_SECRET' | 'WHOOP_CLIENT_SECRET'
+  /** For the docs: the bridge functions the baseline calls, and what a notification looks like. */
+  functions: string
+  notifications: string
+  simulator: string
+}
+
+const PROVIDER_BENCH: Record<Provider, ProviderBench> = {
+  oura: {
+    name: 'Oura',
+    docsTitle: 'Webhook intake (Oura)',
+    docsMarker: 'webhooks',
+    resultsFile: new URL('bench/results/webhooks.json', ROOT),
+    // 2,400 webhooks/min on one node, p99 87 ms at 50 concurrent webhooks.
+    reference: { webhooksPerSecond: 40, p99Ms: 87, concurrency: 50 },
+    env: () => ({ OURA_CLIENT_ID: 'bench-client', OURA_API_URL: UNUSED_API_URL, WHOOP_CLIENT_ID: undefined }),
+    secretVariable: 'OURA_CLIENT_SECRET',
+    functions: '`verifyOuraSignature` and `parseOuraNotification`',
+    notifications: '(Oura\'s body shape, a unique `object_id`, ' + `${fmtInt(USERS)} users, six data types, create/update) signed when it is sent: ` +
+      'upper-case hex HMAC-SHA256 of `x-oura-timestamp` (the current second) + body with the client secret',
+    simulator: 'the Oura simulator\'s `signNotification`'
+  },
+  whoop: {
+    name: 'WHOOP',
+    docsTitle: 'Webhook intake (WHOOP)',
+    docsMarker: 'webhooks-whoop',
+    resultsFile: new URL('bench/results/webhooks-whoop.json', ROOT),
+    // 2,400 webhooks/min on one node, p99 93 ms at 50 concurrent webhooks.
+    reference: { webhooksPerSecond: 40, p99Ms: 93, concurrency: 50 },
+    env: () => ({ WHOOP_CLIENT_ID: 'bench-client', WHOOP_API_URL: UNUSED_API_URL, OURA_CLIENT_ID: undefined }),
+    secretVariable: 'WHOOP_CLIENT_SECRET',
+    functions: '`verifyWhoopSignature` and `parseWhoopNotification` (dedup key `trace_id`, as the bridge\'s dialect)',
+    notifications: '(WHOOP\'s v2 body `{"user_id":…,"id":"<uuid>","type":"sleep.updated","trace_id":"<uuid>"}`, a unique `trace_id` and `id`, ' +
+      `${fmtInt(USERS)} users, sleep/recovery/workout × updated/deleted) signed when it is sent: base64 HMAC-SHA256 of ` +
+      '`X-WHOOP-Signature-Timestamp` (the current Unix time in milliseconds) + body with the client secret',
+    simulator: 'the WHOOP simulator\'s `whoopWebhookBody` and `signWhoopWebhook`'
+  }
+}
+const bench = PROVIDER_BENCH[provider]
+const REFERENCE = bench.reference
 const quick = flags.quick
 const rounds = Number(flags.rounds ?? (quick ? 2 : 5))
 const connections = Number(flags.connections)
-const concurrency = Number(flags.concurrency)
+const concurrency = Number(flags.concurrency ?? REFERENCE.concurrency)
 const ratePerSecond = Number(flags.rate)
 const closedSeconds = Number(flags.seconds ?? (quick ? 2 : 6))
 const rateSeconds = Number(flags['rate-seconds'] ?? (quick ? 3 : 10))
@@ -124,7 +179,7 @@ armIds.sort((a, b) => ARM_IDS.indexOf(a) - ARM_IDS.indexOf(b))
 const WARMUP_SECONDS = quick ? 1 : 3
 
 const log = (message: string): void => {
-  process.stderr.write(`[bench:webhooks ${(performance.now() / 1000).toFixed(1)}s] ${message}\n`)
+  process.stderr.write(`[bench:webhooks ${provider} ${(performance.now() / 1000).toFixed(1)}s] ${message}\n`)
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -171,7 +226,8 @@ const SECRETS = {
   LOG_PSEUDONYM_KEY: randomBytes(24).toString('hex'),
   TOKEN_ENCRYPTION_KEYS: `bench:${randomBytes(32).toString('base64')}`,
   OURA_CLIENT_SECRET: randomBytes(24).toString('hex'),
-  OURA_WEBHOOK_VERIFICATION_TOKEN: randomBytes(16).toString('hex')
+  OURA_WEBHOOK_VERIFICATION_TOKEN: randomBytes(16).toString('hex'),
+  WHOOP_CLIENT_SECRET: randomBytes(24).toString('hex')
 }
 
 interface Arm {
@@ -229,8 +285,7 @@ function appEnv(databaseUrl: string | undefined, redisPrefix: string | undefined
     PORT: '0',
     LOG_LEVEL: 'warn',
     LOG_FORMAT: 'json',
-    OURA_CLIENT_ID: 'bench-client',
-    OURA_API_URL: UNUSED_API_URL,
+    ...bench.env(),
     MAX_RECEIPT_BACKLOG: String(MAX_RECEIPT_BACKLOG),
     // No connections exist, but a reconciliation pass should not even look during the run.
     RECONCILE_INTERVAL_MINUTES: '0',
@@ -238,16 +293,19 @@ function appEnv(databaseUrl: string | undefined, redisPrefix: string | undefined
   }
 }
 
+/** What the servers other than the bridge need: which provider's notifications they take, and its secret. */
+const armSecret = { BENCH_PROVIDER: provider, [bench.secretVariable]: SECRETS[bench.secretVariable] }
+
 async function startArm(id: ArmId, worker: WorkerSetting, redisPrefix: string): Promise<Arm> {
   let database: Arm['database']
   let env: Record<string, string | undefined>
   if (id === 'baseline') {
-    env = { ...process.env, OURA_CLIENT_SECRET: SECRETS.OURA_CLIENT_SECRET, BENCH_SERVER: 'baseline' }
+    env = { ...process.env, ...armSecret, BENCH_SERVER: 'baseline' }
   } else {
     const url = await createScratchDatabase('webhooks')
     env = isBridge(id)
       ? { ...appEnv(url, id === 'bridge' ? redisPrefix : undefined, worker), BENCH_SERVER: 'bridge', BENCH_PROFILE: profiling ? '1' : '0' }
-      : { ...process.env, OURA_CLIENT_SECRET: SECRETS.OURA_CLIENT_SECRET, DATABASE_URL: url, DB_POOL_SIZE: String(DB_POOL_SIZE), BENCH_SERVER: id }
+      : { ...process.env, ...armSecret, DATABASE_URL: url, DB_POOL_SIZE: String(DB_POOL_SIZE), BENCH_SERVER: id }
     const client = new pg.Client({ connectionString: url })
     database = { url, name: databaseName(url), client }
   }
@@ -290,7 +348,8 @@ async function resetReceipts(arm: Arm): Promise<void> {
   await client.query('TRUNCATE webhook_receipts')
   if (backlog > 0) {
     await client.query(`INSERT INTO webhook_receipts (provider, dedup_key, event_type, data_type, object_id, provider_user_id)
-      SELECT 'oura', 'backlog|' || g, 'update', 'sleep', 'backlog-' || g, 'bench-user-' || (g % ${USERS}) FROM generate_series(1, $1::int) AS g`, [backlog])
+      SELECT $2::text, 'backlog|' || g, 'update', 'sleep', 'backlog-' || g, 'bench-user-' || (g % ${USERS}) FROM generate_series(1, $1::int) AS g`,
+    [backlog, provider])
     await client.query('VACUUM (ANALYZE) webhook_receipts')
   }
   arm.okSinceReset = 0
@@ -588,9 +647,9 @@ const MB = 1024 ** 2
 function renderSection(env: Environment, summaries: ShapeSummary[], targets: Target[], memory: Memory[], correctness: Correctness[], totalSeconds: number, notes: string): string {
   const lines: string[] = []
   const shapeOf = (id: ShapeId): Shape => SHAPES.find((shape) => shape.id === id)!
-  lines.push('## Webhook intake (Oura)', '')
+  lines.push(`## ${bench.docsTitle}`, '')
   lines.push(`Generated by \`bench/webhooks/run.ts\` on ${env.date.slice(0, 10)} (${env.quick ? 'quick' : 'full'} run, ` +
-    `${totalSeconds.toFixed(0)} s, seed ${env.seed}). Raw data: \`bench/results/webhooks.json\`.`, '')
+    `${totalSeconds.toFixed(0)} s, seed ${env.seed}). Raw data: \`${bench.resultsFile.pathname.slice(ROOT.pathname.length)}\`.`, '')
   lines.push('**Machine.**', '')
   lines.push(`- CPU: ${env.cpu.replace(/ \d+-Core Processor$/, '')}, ${env.cores} cores (load generator, servers, PostgreSQL and Redis share them; nothing pinned); RAM ${env.ramGb} GiB`)
   lines.push(`- Node ${env.node}; PostgreSQL ${env.postgres} on 127.0.0.1 (${Object.entries(env.postgresSettings).map(([k, v]) => `${k}=${v}`).join(', ')})`)
@@ -602,31 +661,35 @@ function renderSection(env: Environment, summaries: ShapeSummary[], targets: Tar
     `processes outside the benchmark (incl. PostgreSQL's WAL writer and checkpointer, kernel threads) used ${env.otherCpuCores.toFixed(2)} of ${env.cores} cores on average during the measured phases; ` +
     (env.repeatedPhases.length === 0 ? 'no phase had to be repeated' : `phases measured again because outside work disturbed them: ${env.repeatedPhases.join(', ')}`), '')
   lines.push('**Commands.**', '', '```sh')
-  lines.push('npm run bench:webhooks                  # full run, ~13 min (five servers; longer while the machine is busy)')
-  lines.push('npm run bench:webhooks -- --quick       # ~2 min')
+  const command = provider === 'oura' ? 'npm run bench:webhooks' : `npm run bench:webhooks -- --provider ${provider}`
+  const flag = provider === 'oura' ? '' : ` --provider ${provider}`
+  const quickCommand = provider === 'oura' ? `${command} -- --quick` : `${command} --quick`
+  // Comments aligned in a column at least 40 wide (as the Oura lines always were), past the longer command.
+  const width = Math.max(40, quickCommand.length + 2)
+  lines.push(`${command.padEnd(width)}# full run, ~13 min (five servers; longer while the machine is busy)`)
+  lines.push(`${quickCommand.padEnd(width)}# ~2 min`)
   lines.push('# V8 CPU profile of the bridge servers during the measured rounds (results and docs are then not written), then')
   lines.push('# its top functions by self and inclusive time; below saturation, so that time in a syscall is CPU, not waiting for a core:')
-  lines.push('node_modules/.bin/node bench/webhooks/run.ts --cpu-prof --shapes rate --rate 2000 --rounds 2')
+  lines.push(`node_modules/.bin/node bench/webhooks/run.ts${flag} --cpu-prof --shapes rate --rate 2000 --rounds 2`)
   lines.push('node_modules/.bin/node bench/healthkit/cpuprofile-top.ts bench/results/profiles/<file>.cpuprofile')
   lines.push('# intake with 100,000 pending receipts in the table (the once-a-second backlog count):')
-  lines.push('node_modules/.bin/node bench/webhooks/run.ts --backlog 100000 --shapes rate --arms bridge-memory,baseline --rounds 2 --no-write')
+  lines.push(`node_modules/.bin/node bench/webhooks/run.ts${flag} --backlog 100000 --shapes rate --arms bridge-memory,baseline --rounds 2 --no-write`)
   lines.push('# other options: --rounds N --connections N --concurrency N --rate N --seconds N --rate-seconds N --shapes saturation,rate,concurrency')
   lines.push('#   --arms bridge,bridge-memory,baseline --no-write --keep-db --server-node-options=\'<node flags>\'')
   lines.push('```', '')
   lines.push(`**Method.** ${armIds.length} servers, each its own child process, started once and measured side by side: *bridge* — the real app ` +
-    '(`createApp`, Oura enabled) on a scratch PostgreSQL database with `REDIS_URL` set, so the dedup marker is read and set in Redis as on a ' +
+    `(\`createApp\`, ${bench.name} enabled, no other provider) on a scratch ` + 'PostgreSQL database with `REDIS_URL` set, so the dedup marker is read and set in Redis as on a ' +
     'node of a multi-node deployment; *bridge-memory* — the same on a second scratch database without `REDIS_URL` (in-process cache, one node); ' +
     '*baseline* — bare Fastify (`logger: false`, no hooks) with the bridge\'s raw-body content-type parser and the bridge\'s own ' +
-    '`verifyOuraSignature` and `parseOuraNotification`, answering `{"status":"accepted"}` with no I/O; *floor* — the baseline plus the ' +
+    `${bench.functions}, answering \`{"status":"accepted"}\` with no I/O; *floor* — the baseline plus the ` +
     `bridge's own \`insertReceipt\` on its own scratch database (one autocommit INSERT per webhook, a pool of ${DB_POOL_SIZE}): the least a ` +
     'durable intake with a commit per webhook does, without the dedup cache, backlog check, metrics and hooks; *floor-batched* — the ' +
     'baseline plus group commit: the receipts of all requests parsed in one turn of the event loop (at most 256) go into one ' +
     '`INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING RETURNING dedup_key`, and each request is answered once that statement ' +
     'committed (the bridge\'s intake batches too, through `src/lib/batcher.ts`; this arm is the same idea with nothing else around it). ' +
     'Every request is a new notification ' +
-    `(Oura's body shape, a unique \`object_id\`, ${fmtInt(USERS)} users, six data types, create/update) signed when it is sent: upper-case hex ` +
-    'HMAC-SHA256 of `x-oura-timestamp` (the current second) + body with the client secret; the bytes are checked once per run against the Oura ' +
-    'simulator\'s `signNotification`, and each server must refuse a forged signature before the run starts. The load generator ' +
+    `${bench.notifications}; the bytes are checked once per run against ${bench.simulator}, and each server must refuse a forged ` +
+    'signature before the run starts. The load generator ' +
     '(`bench/lib/http-load.ts`, in the benchmark process) writes requests on raw keep-alive HTTP/1.1 sockets, one in flight per connection. ' +
     `Shapes: *saturation* — ${connections} connections, closed loop, ${closedSeconds} s; *fixed rate* — ${fmtInt(ratePerSecond)} requests/s for ` +
     `${rateSeconds} s, open loop on an absolute timeline (request i is due at start + i/rate, waits for a free connection if none is idle, ` +
@@ -764,7 +827,7 @@ async function main(): Promise<void> {
   log(`${env.cpu}, ${env.cores} cores, Node ${env.node}, PostgreSQL ${env.postgres}, Redis ${env.redis}; ${rounds} rounds, ` +
     `arms ${armIds.join(', ')}; ${worker.note}${profiling ? '; PROFILING' : ''}`)
 
-  const source = createNotificationSource(SECRETS.OURA_CLIENT_SECRET, USERS)
+  const source = createNotificationSource(provider, SECRETS[bench.secretVariable], USERS)
   source.checkAgainstSimulator()
   const admin = new pg.Client({ connectionString: ADMIN_URL })
   await admin.connect()
@@ -865,12 +928,12 @@ async function main(): Promise<void> {
       return
     }
     mkdirSync(new URL('bench/results/', ROOT), { recursive: true })
-    writeFileSync(RESULTS_FILE, JSON.stringify({
-      environment: env, totalSeconds, reference: REFERENCE, targets: TARGETS,
+    writeFileSync(bench.resultsFile, JSON.stringify({
+      provider, environment: env, totalSeconds, reference: REFERENCE, targets: TARGETS,
       shapes: SHAPES, summaries, targetResults: targets, memory, correctness
     }, null, 2) + '\n')
-    updateDocsSection('Webhook intake (Oura)', 'webhooks', (notes) => renderSection(env, summaries, targets, memory, correctness, totalSeconds, notes))
-    log(`wrote ${RESULTS_FILE.pathname} and ${docsFile} in ${totalSeconds.toFixed(0)} s`)
+    updateDocsSection(bench.docsTitle, bench.docsMarker, (notes) => renderSection(env, summaries, targets, memory, correctness, totalSeconds, notes))
+    log(`wrote ${bench.resultsFile.pathname} and ${docsFile} in ${totalSeconds.toFixed(0)} s`)
   } finally {
     await admin.end()
   }

@@ -1,10 +1,12 @@
 /**
  * A server under test of the webhook benchmark, run as a child process (bench/lib/child.ts) so its CPU and
- * memory are its own. BENCH_SERVER=
+ * memory are its own. BENCH_PROVIDER (oura, the default, or whoop) picks the notifications the servers other
+ * than the bridge take; the bridge takes what its configuration enables. BENCH_SERVER=
  * - `bridge`: the real app (createApp with loadConfig(process.env), as `bridge serve` builds it);
- * - `baseline`: a bare Fastify POST /webhooks/oura with the bridge's raw-body parser and the bridge's own
- *   signature check and notification parser (`verifyOuraSignature`, `parseOuraNotification`), and no I/O: no
- *   database, no cache, no metrics or hooks. What the bridge adds on top of it is the receipt.
+ * - `baseline`: a bare Fastify POST /webhooks/<provider> with the bridge's raw-body parser and the bridge's own
+ *   signature check and notification parser (`verifyOuraSignature` + `parseOuraNotification`, or
+ *   `verifyWhoopSignature` + `parseWhoopNotification`, with the dedup key the bridge's dialect derives), and no
+ *   I/O: no database, no cache, no metrics or hooks. What the bridge adds on top of it is the receipt.
  * - `floor`: the baseline plus the bridge's own `insertReceipt` (one autocommit INSERT per webhook, a pool of
  *   DB_POOL_SIZE connections): the least a durable intake with a commit per webhook does, without the
  *   bridge's dedup cache, backlog check, metrics and hooks.
@@ -19,13 +21,17 @@
  * parent goes away.
  */
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
-import { ouraDedupKey, parseOuraNotification, type OuraNotification } from '../../src/providers/oura/notification.ts'
+import { ouraDedupKey, parseOuraNotification } from '../../src/providers/oura/notification.ts'
 import { verifyOuraSignature } from '../../src/providers/oura/verify.ts'
+import { parseWhoopNotification } from '../../src/providers/whoop/notification.ts'
+import { verifyWhoopSignature } from '../../src/providers/whoop/verify.ts'
 import type { Database } from '../../src/storage/database.ts'
 import { migrate } from '../../src/storage/migrate.ts'
 import { createPostgresDatabase } from '../../src/storage/postgres.ts'
 import { insertReceipt } from '../../src/storage/receipts-repository.ts'
 import { startChildProfiler } from '../lib/profiler.ts'
+// Types only: the notification builders and simulators stay out of the servers' memory.
+import type { Provider } from './notifications.ts'
 
 /** Mirrors the bridge's webhook body limit. */
 const WEBHOOK_BODY_LIMIT_BYTES = 64 * 1024
@@ -62,12 +68,59 @@ async function serveBridge(): Promise<Served> {
   return { address: await app.listen(), stop: () => app.stop() }
 }
 
+/** What a floor stores of a verified notification: its receipt's fields, as the bridge's dialect derives them. */
+interface Receipt {
+  dedupKey: string
+  eventType: string
+  dataType: string
+  objectId: string
+  providerUserId: string
+}
+
+/**
+ * One provider's signature check and parser, the bridge's own functions called as src/providers/webhooks/dialects.ts
+ * calls them (the same headers, tolerance and dedup key).
+ */
+interface Dialect {
+  /** The variable holding the client secrets (comma-separated: rotation), as the bridge reads it. */
+  secretsVariable: string
+  /** Throws BB_SIGNATURE_* unless the raw bytes carry a valid signature. */
+  verify(header: (name: string) => string | undefined, rawBody: Buffer, secrets: readonly string[], nowMs: number): void
+  /** Throws BB_WEBHOOK_MALFORMED. */
+  parse(rawBody: Buffer): Receipt
+}
+
+const DIALECTS: Record<Provider, Dialect> = {
+  oura: {
+    secretsVariable: 'OURA_CLIENT_SECRET',
+    verify: (header, rawBody, secrets, nowMs) => verifyOuraSignature(
+      { signature: header('x-oura-signature'), timestamp: header('x-oura-timestamp'), rawBody }, secrets, nowMs, TOLERANCE_SECONDS),
+    parse(rawBody) {
+      const notification = parseOuraNotification(rawBody)
+      return { ...notification, dedupKey: ouraDedupKey(notification) }
+    }
+  },
+  whoop: {
+    secretsVariable: 'WHOOP_CLIENT_SECRET',
+    verify: (header, rawBody, secrets, nowMs) => verifyWhoopSignature(
+      { signature: header('x-whoop-signature'), timestamp: header('x-whoop-signature-timestamp'), rawBody }, secrets, nowMs, TOLERANCE_SECONDS),
+    parse(rawBody) {
+      const notification = parseWhoopNotification(rawBody)
+      // trace_id identifies the triggering event: the bridge's dedup key for WHOOP.
+      return { ...notification, dedupKey: notification.traceId }
+    }
+  }
+}
+
+const provider = (process.env.BENCH_PROVIDER ?? 'oura') as Provider
+if (!Object.hasOwn(DIALECTS, provider)) throw new Error(`BENCH_PROVIDER must be one of ${Object.keys(DIALECTS).join(', ')}`)
+
 /** Stores a verified notification's receipt; resolves true when it was new. */
-type Store = (notification: OuraNotification) => Promise<boolean>
+type Store = (receipt: Receipt) => Promise<boolean>
 
 /** Group commit: every receipt handed over in one turn of the event loop goes into one statement. */
 function batchedStore(db: Database): Store {
-  let queue: { notification: OuraNotification, resolve: (stored: boolean) => void, reject: (error: unknown) => void }[] = []
+  let queue: { receipt: Receipt, resolve: (stored: boolean) => void, reject: (error: unknown) => void }[] = []
   let scheduled = false
   function flush(): void {
     scheduled = false
@@ -78,13 +131,13 @@ function batchedStore(db: Database): Store {
       setImmediate(flush)
     }
     if (batch.length === 0) return
-    const keys = batch.map(({ notification }) => ouraDedupKey(notification))
+    const keys = batch.map(({ receipt }) => receipt.dedupKey)
     db.query<{ dedup_key: string }>(
       `INSERT INTO webhook_receipts (provider, dedup_key, event_type, data_type, object_id, provider_user_id)
-       SELECT 'oura', * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+       SELECT $1::text, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
        ON CONFLICT (provider, dedup_key) DO NOTHING RETURNING dedup_key`,
-      [keys, batch.map(({ notification }) => notification.eventType), batch.map(({ notification }) => notification.dataType),
-        batch.map(({ notification }) => notification.objectId), batch.map(({ notification }) => notification.providerUserId)]
+      [provider, keys, batch.map(({ receipt }) => receipt.eventType), batch.map(({ receipt }) => receipt.dataType),
+        batch.map(({ receipt }) => receipt.objectId), batch.map(({ receipt }) => receipt.providerUserId)]
     ).then(({ rows }) => {
       const stored = new Set(rows.map((row) => row.dedup_key))
       for (const [i, entry] of batch.entries()) entry.resolve(stored.has(keys[i]!))
@@ -92,8 +145,8 @@ function batchedStore(db: Database): Store {
       for (const entry of batch) entry.reject(error)
     })
   }
-  return (notification) => new Promise<boolean>((resolve, reject) => {
-    queue.push({ notification, resolve, reject })
+  return (receipt) => new Promise<boolean>((resolve, reject) => {
+    queue.push({ receipt, resolve, reject })
     if (!scheduled) {
       scheduled = true
       setImmediate(flush)
@@ -102,32 +155,32 @@ function batchedStore(db: Database): Store {
 }
 
 function singleStore(db: Database): Store {
-  return (notification) => insertReceipt(db, {
-    provider: 'oura', dedupKey: ouraDedupKey(notification), eventType: notification.eventType, dataType: notification.dataType,
-    objectId: notification.objectId, providerUserId: notification.providerUserId, status: 'pending'
+  return (receipt) => insertReceipt(db, {
+    provider, dedupKey: receipt.dedupKey, eventType: receipt.eventType, dataType: receipt.dataType,
+    objectId: receipt.objectId, providerUserId: receipt.providerUserId, status: 'pending'
   })
 }
 
 async function serveBaseline(store?: Store): Promise<Served> {
-  const secrets = (process.env.OURA_CLIENT_SECRET ?? '').split(',').map((secret) => secret.trim()).filter((secret) => secret !== '')
-  if (secrets.length === 0) throw new Error('OURA_CLIENT_SECRET is required')
+  const dialect = DIALECTS[provider]
+  const secrets = (process.env[dialect.secretsVariable] ?? '').split(',').map((secret) => secret.trim()).filter((secret) => secret !== '')
+  if (secrets.length === 0) throw new Error(`${dialect.secretsVariable} is required`)
   const app = Fastify({ logger: false })
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: WEBHOOK_BODY_LIMIT_BYTES }, (_request, body, parsed) => {
     parsed(null, body)
   })
-  app.post('/webhooks/oura', (request: FastifyRequest, reply: FastifyReply) => {
+  app.post(`/webhooks/${provider}`, (request: FastifyRequest, reply: FastifyReply) => {
     const rawBody = request.body
     if (!Buffer.isBuffer(rawBody)) throw new Error('webhooks must be application/json')
     const header = (name: string): string | undefined => {
       const value = request.headers[name]
       return typeof value === 'string' ? value : undefined
     }
-    verifyOuraSignature({ signature: header('x-oura-signature'), timestamp: header('x-oura-timestamp'), rawBody },
-      secrets, Date.now(), TOLERANCE_SECONDS)
-    const notification = parseOuraNotification(rawBody)
+    dialect.verify(header, rawBody, secrets, Date.now())
+    const receipt = dialect.parse(rawBody)
     if (store === undefined) return reply.send({ status: 'accepted' })
-    return store(notification).then((stored) => ({ status: stored ? 'accepted' : 'duplicate' }))
+    return store(receipt).then((stored) => ({ status: stored ? 'accepted' : 'duplicate' }))
   })
   const address = await app.listen({ host: '127.0.0.1', port: 0 })
   return { address, stop: () => app.close() }

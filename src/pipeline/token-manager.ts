@@ -39,7 +39,7 @@ export interface TokenManagerOptions {
   /** How long a process waits for another one's refresh before giving up for now. Default 15 s. */
   waitLimitMs?: number
   /**
-   * First poll interval while another process refreshes; each further poll waits 1.5× longer, up to 50 ms. A
+   * First poll interval while another process refreshes; each further poll waits 1.5× longer, up to 25 ms. A
    * refresh takes a token call plus a commit (milliseconds), so early polls find it done; a slow provider costs a
    * few cheap polls, not a flood. Default 4 ms.
    */
@@ -57,7 +57,7 @@ export interface TokenManager {
 }
 
 /** Longest pause between two polls of a waiter (ms). */
-const MAX_POLL_MS = 50
+const MAX_POLL_MS = 25
 
 /**
  * OAuth access tokens with a refresh that cannot race. Rotating refresh tokens are single-use, so two processes
