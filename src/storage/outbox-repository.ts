@@ -10,20 +10,39 @@ export interface OutboxRow {
   attempts: number
 }
 
+/** Lanes of the outbox (migration 0002: `hashtext(user_id) & 15`). */
+const LANES = 16
+
 /**
- * Takes or renews the leases this node may hold: free lanes, expired lanes and its own. Returns the lanes
- * held afterwards. One statement, so two nodes racing for a lane cannot both win it.
+ * Takes or renews the leases this node may hold: its fair share of the lanes (16 ÷ the nodes seen within a lease
+ * lifetime, rounded up), its own first, then free or expired ones. Lanes above the share are given back, so a node
+ * that joins gets lanes within one renewal of the others. Returns the lanes held afterwards. Call it between
+ * rounds only: a lane given back must have no batch in flight. Taking is one statement with SKIP LOCKED and the
+ * holder condition re-checked, so two nodes racing for a lane cannot both win it.
  */
 export async function acquireLeases(db: Queryable, holder: string, ttlMs: number): Promise<number[]> {
+  const ttl = 'make_interval(secs => $2::double precision / 1000)'
+  await db.query(
+    `INSERT INTO relay_nodes (holder, seen_at) VALUES ($1, now()) ON CONFLICT (holder) DO UPDATE SET seen_at = now()`, [holder])
+  const { rows: [live] } = await db.query<{ nodes: number }>(
+    `SELECT count(*)::int AS nodes FROM relay_nodes WHERE seen_at > now() - ${ttl} OR holder = $1`, [holder, ttlMs])
+  const share = Math.ceil(LANES / Math.max(1, Number(live?.nodes ?? 1)))
+  await db.query(
+    `UPDATE relay_leases SET holder = NULL, expires_at = '-infinity'
+     WHERE holder = $1 AND lane NOT IN (SELECT lane FROM relay_leases WHERE holder = $1 ORDER BY lane LIMIT $2)`, [holder, share])
   const { rows } = await db.query<{ lane: number }>(
-    `UPDATE relay_leases SET holder = $1, expires_at = now() + make_interval(secs => $2::double precision / 1000)
-     WHERE holder = $1 OR holder IS NULL OR expires_at < now()
-     RETURNING lane`, [holder, ttlMs])
+    `UPDATE relay_leases SET holder = $1, expires_at = now() + ${ttl}
+     WHERE (holder = $1 OR holder IS NULL OR expires_at < now())
+       AND lane IN (SELECT lane FROM relay_leases WHERE holder = $1 OR holder IS NULL OR expires_at < now()
+                    ORDER BY holder IS NOT DISTINCT FROM $1 DESC, lane LIMIT $3 FOR UPDATE SKIP LOCKED)
+     RETURNING lane`, [holder, ttlMs, share])
   return rows.map((row) => Number(row.lane)).sort((a, b) => a - b)
 }
 
+/** A stopping node gives its lanes back and stops counting towards the others' share. */
 export async function releaseLeases(db: Queryable, holder: string): Promise<void> {
   await db.query(`UPDATE relay_leases SET holder = NULL, expires_at = '-infinity' WHERE holder = $1`, [holder])
+  await db.query('DELETE FROM relay_nodes WHERE holder = $1 OR seen_at < now() - interval \'1 day\'', [holder])
 }
 
 /**

@@ -27,13 +27,22 @@ for (const adapter of ADAPTERS) {
       if (db === undefined) return
       await migrate(db)
       const first = await acquireLeases(db, 'node-a', 60_000)
-      assert.deepEqual(first, Array.from({ length: 16 }, (_, lane) => lane))
+      assert.deepEqual(first, Array.from({ length: 16 }, (_, lane) => lane), 'alone, a node takes every lane')
       assert.deepEqual(await acquireLeases(db, 'node-b', 60_000), [], 'held lanes are not taken')
-      assert.equal((await acquireLeases(db, 'node-a', 60_000)).length, 16, 'the holder renews')
+      const halfOfA = await acquireLeases(db, 'node-a', 60_000)
+      assert.deepEqual(halfOfA, [0, 1, 2, 3, 4, 5, 6, 7], 'with a second node seen, the holder keeps its share and gives back the rest')
+      assert.deepEqual(await acquireLeases(db, 'node-b', 60_000), [8, 9, 10, 11, 12, 13, 14, 15], 'which the newcomer takes')
+      await acquireLeases(db, 'node-c', 60_000)
+      assert.equal((await acquireLeases(db, 'node-a', 60_000)).length, 6, 'three nodes: ⌈16 / 3⌉ each at most')
+      assert.equal((await acquireLeases(db, 'node-b', 60_000)).length, 6)
+      assert.equal((await acquireLeases(db, 'node-c', 60_000)).length, 4, 'the last one takes what is left')
+      const { rows } = await db.query<{ n: number }>('SELECT count(DISTINCT lane)::int AS n FROM relay_leases WHERE holder IS NOT NULL')
+      assert.equal(rows[0]?.n, 16, 'every lane has exactly one holder')
+
+      await releaseLeases(db, 'node-c')
+      await releaseLeases(db, 'node-b')
       await db.query(`UPDATE relay_leases SET expires_at = now() - interval '1 second' WHERE lane < 4`)
-      assert.deepEqual(await acquireLeases(db, 'node-b', 60_000), [0, 1, 2, 3], 'expired lanes move to another node')
-      await releaseLeases(db, 'node-a')
-      assert.equal((await acquireLeases(db, 'node-b', 60_000)).length, 16, 'released lanes are free at once')
+      assert.equal((await acquireLeases(db, 'node-a', 60_000)).length, 16, 'released and expired lanes are free at once; alone again, it takes all')
     })
 
     test('pending rows come per lane in commit order; published and dead-lettered rows leave the queue', async (t) => {
