@@ -18,6 +18,7 @@
  * Load shapes (bench/lib/http-load.ts; every notification unique and validly signed with the current time):
  * - saturation: closed loop, --connections (100) keep-alive connections, requests/s;
  * - rate: open loop at a fixed --rate (1,000/s) on an absolute timeline, latency from when each request was due;
+ *   --rates 1000,5000 runs one such shape per rate (results per rate: `ratePerSecond` of each rate summary);
  * - concurrency: closed loop at --concurrency (50) connections, the reference system's condition.
  * Each of several rounds runs every shape in shuffled order and, within a shape, the arms in shuffled order;
  * ratios are taken per round, their median reported. After every phase the bridge arms' receipts are counted:
@@ -31,7 +32,7 @@
  * --backlog N: N pending receipts). The machine is shared: phases start when it is quiet and are repeated when
  * outside work disturbed them.
  *
- * Flags: --provider oura|whoop, --quick (~2 min), --rounds N, --connections N, --concurrency N, --rate N, --seconds N (closed-loop
+ * Flags: --provider oura|whoop, --quick (~2 min), --rounds N, --connections N, --concurrency N, --rate N or --rates N,N, --seconds N (closed-loop
  * phases), --rate-seconds N, --shapes saturation,rate,concurrency, --arms bridge,bridge-memory,baseline,
  * --backlog N, --cpu-prof (profile the bridge children during the measured rounds into
  * bench/results/profiles; results and docs are then not written), --keep-db, --no-write,
@@ -89,7 +90,8 @@ const { values: flags } = parseArgs({
     rounds: { type: 'string' },
     connections: { type: 'string', default: '100' },
     concurrency: { type: 'string' },
-    rate: { type: 'string', default: String(TARGETS.p99RatePerSecond) },
+    rate: { type: 'string' },
+    rates: { type: 'string' },
     seconds: { type: 'string' },
     'rate-seconds': { type: 'string' },
     arms: { type: 'string', default: ARM_IDS.join(',') },
@@ -159,7 +161,13 @@ const quick = flags.quick
 const rounds = Number(flags.rounds ?? (quick ? 2 : 5))
 const connections = Number(flags.connections)
 const concurrency = Number(flags.concurrency ?? REFERENCE.concurrency)
-const ratePerSecond = Number(flags.rate)
+if (flags.rate !== undefined && flags.rates !== undefined) throw new Error('--rate and --rates exclude each other')
+/** The fixed rates of the rate shape, requests/s, each its own shape; the first also paces the warm-up. */
+const rates = (flags.rates ?? flags.rate ?? String(TARGETS.p99RatePerSecond)).split(',').map((rate) => Number(rate.trim()))
+if (rates.some((rate) => !Number.isInteger(rate) || rate < 1) || new Set(rates).size !== rates.length) {
+  throw new Error('--rate and --rates take positive integers (--rates without repeats)')
+}
+const ratePerSecond = rates[0]!
 const closedSeconds = Number(flags.seconds ?? (quick ? 2 : 6))
 const rateSeconds = Number(flags['rate-seconds'] ?? (quick ? 3 : 10))
 /** Pending receipts the bridge's table holds when each phase starts (experiments: the backlog count's cost). */
@@ -192,12 +200,19 @@ type Shape =
 
 const ALL_SHAPES: readonly Shape[] = [
   { id: 'saturation', kind: 'closed', connections, seconds: closedSeconds },
-  { id: 'rate', kind: 'open', ratePerSecond, seconds: rateSeconds },
+  ...rates.map((rate): Shape => ({ id: 'rate', kind: 'open', ratePerSecond: rate, seconds: rateSeconds })),
   { id: 'concurrency', kind: 'closed', connections: concurrency, seconds: closedSeconds }
 ]
 const shapeIds = flags.shapes.split(',').map((shape) => shape.trim())
 const SHAPES = ALL_SHAPES.filter((shape) => shapeIds.includes(shape.id))
-if (SHAPES.length !== shapeIds.length) throw new Error(`--shapes takes some of ${ALL_SHAPES.map((shape) => shape.id).join(', ')}`)
+if (shapeIds.some((id) => !ALL_SHAPES.some((shape) => shape.id === id)) || new Set(shapeIds).size !== shapeIds.length) {
+  throw new Error(`--shapes takes some of ${[...new Set(ALL_SHAPES.map((shape) => shape.id))].join(', ')}`)
+}
+
+/** A shape's name in logs and checks: its id, and for the rate shapes, when several rates run, the rate too. */
+function shapeKey(shape: Shape): string {
+  return shape.kind === 'open' && rates.length > 1 ? `rate ${shape.ratePerSecond}/s` : shape.id
+}
 
 function describeShape(shape: Shape): string {
   return shape.kind === 'open'
@@ -373,6 +388,8 @@ interface PhaseRun {
   round: number
   arm: ArmId
   shape: ShapeId
+  /** shapeKey() of its shape: tells the rate shapes apart. */
+  shapeKey: string
   sent: number
   ok: number
   wallMs: number
@@ -417,6 +434,7 @@ async function measure(round: number, arm: Arm, shape: Shape, source: Notificati
     round,
     arm: arm.id,
     shape: shape.id,
+    shapeKey: shapeKey(shape),
     sent: result.sent,
     ok,
     wallMs: result.wallMs,
@@ -483,11 +501,11 @@ async function measureUndisturbed(
     if (!quiet.quiet) log(`WARNING: the machine stayed busy (${quiet.busyCores.toFixed(2)} cores) for ${(quiet.waitedMs / 1000).toFixed(0)} s; measuring anyway`)
     else if (quiet.waitedMs > 5000) log(`waited ${(quiet.waitedMs / 1000).toFixed(0)} s for the machine to calm down`)
     const vacuuming = await autovacuumWorkers(accounting.admin)
-    if (vacuuming.length > 0) log(`autovacuum running before ${arm.id} ${shape.id}: ${vacuuming.join(', ')}`)
+    if (vacuuming.length > 0) log(`autovacuum running before ${arm.id} ${shapeKey(shape)}: ${vacuuming.join(', ')}`)
     const run = await measure(round, arm, shape, source, accounting)
     const other = otherCores(run)
     if (other <= DISTURBED_OTHER_CORES || attempt === MAX_ATTEMPTS) return run
-    log(`${arm.id} ${shape.id}: processes outside the benchmark used ${other.toFixed(2)} cores; measuring again`)
+    log(`${arm.id} ${shapeKey(shape)}: processes outside the benchmark used ${other.toFixed(2)} cores; measuring again`)
     discarded.push(run)
   }
 }
@@ -516,6 +534,8 @@ interface Ratio {
 interface ShapeSummary {
   arm: ArmId
   shape: ShapeId
+  /** Rate shape: its fixed rate, requests/s (one summary per rate with --rates). */
+  ratePerSecond?: number
   rounds: number
   requestsPerRound: number
   /** Median over rounds of 2xx answers per second. */
@@ -542,13 +562,14 @@ function ratioOf(values: number[]): Ratio {
   return { median: median(values), min: Math.min(...values), max: Math.max(...values), perRound: values }
 }
 
-function summarize(arm: ArmId, shape: ShapeId, runs: PhaseRun[], baseline: PhaseRun[], floor: PhaseRun[]): ShapeSummary {
+function summarize(arm: ArmId, shape: Shape, runs: PhaseRun[], baseline: PhaseRun[], floor: PhaseRun[]): ShapeSummary {
   const total = (value: (run: PhaseRun) => number): number => runs.reduce((sum, run) => sum + value(run), 0)
   const webhooks = total((run) => run.ok)
   const perWebhook = (value: (run: PhaseRun) => number): number => total(value) * 1000 / webhooks
   const summary: ShapeSummary = {
     arm,
-    shape,
+    shape: shape.id,
+    ...(shape.kind === 'open' ? { ratePerSecond: shape.ratePerSecond } : {}),
     rounds: runs.length,
     requestsPerRound: median(runs.map((run) => run.sent)),
     okPerSecond: median(runs.map((run) => run.okPerSecond)),
@@ -567,9 +588,9 @@ function summarize(arm: ArmId, shape: ShapeId, runs: PhaseRun[], baseline: Phase
     serverLoopBusy: total((run) => run.serverLoopBusy) / runs.length,
     otherCores: total(otherCores) / runs.length
   }
-  if (shape === 'rate') summary.sendLag = summarizeLatencies(runs.map((run) => run.sendLagMs))
+  if (shape.kind === 'open') summary.sendLag = summarizeLatencies(runs.map((run) => run.sendLagMs))
   const p99 = (run: PhaseRun): number => summarizeLatencies([run.latenciesMs]).p99Ms
-  const against = (reference: PhaseRun[]): Ratio => ratioOf(runs.map((run, i) => shape === 'rate'
+  const against = (reference: PhaseRun[]): Ratio => ratioOf(runs.map((run, i) => shape.kind === 'open'
     ? p99(run) / p99(reference[i]!)
     : run.okPerSecond / reference[i]!.okPerSecond))
   if (arm !== 'baseline') summary.ratio = against(baseline)
@@ -588,14 +609,14 @@ function evaluateTargets(summaries: ShapeSummary[]): Target[] {
   const find = (arm: ArmId, shape: ShapeId): ShapeSummary | undefined => summaries.find((s) => s.arm === arm && s.shape === shape)
   for (const arm of armIds.filter(isBridge)) {
     const saturation = find(arm, 'saturation')
-    const rate = find(arm, 'rate')
+    const rate = summaries.find((s) => s.arm === arm && s.shape === 'rate' && s.ratePerSecond === TARGETS.p99RatePerSecond)
     if (saturation !== undefined) {
       targets.push({
         name: `${arm}: intake ≥ ${fmtInt(TARGETS.webhooksPerSecond)}/s`, met: saturation.okPerSecond >= TARGETS.webhooksPerSecond,
         detail: `${fmtInt(saturation.okPerSecond)}/s at ${connections} connections (median of ${saturation.rounds} rounds)`
       })
     }
-    if (rate !== undefined && ratePerSecond === TARGETS.p99RatePerSecond) {
+    if (rate !== undefined) {
       targets.push({
         name: `${arm}: p99 ≤ ${TARGETS.p99Ms} ms at ${fmtInt(TARGETS.p99RatePerSecond)}/s`, met: rate.latency.p99Ms <= TARGETS.p99Ms,
         detail: `p99 ${fmtMs(rate.latency.p99Ms)} ms over ${fmtInt(rate.latency.count)} requests`
@@ -647,6 +668,7 @@ const MB = 1024 ** 2
 function renderSection(env: Environment, summaries: ShapeSummary[], targets: Target[], memory: Memory[], correctness: Correctness[], totalSeconds: number, notes: string): string {
   const lines: string[] = []
   const shapeOf = (id: ShapeId): Shape => SHAPES.find((shape) => shape.id === id)!
+  const rateList = rates.length === 1 ? fmtInt(rates[0]!) : `${rates.slice(0, -1).map(fmtInt).join(', ')} and ${fmtInt(rates[rates.length - 1]!)}`
   lines.push(`## ${bench.docsTitle}`, '')
   lines.push(`Generated by \`bench/webhooks/run.ts\` on ${env.date.slice(0, 10)} (${env.quick ? 'quick' : 'full'} run, ` +
     `${totalSeconds.toFixed(0)} s, seed ${env.seed}). Raw data: \`${bench.resultsFile.pathname.slice(ROOT.pathname.length)}\`.`, '')
@@ -674,7 +696,7 @@ function renderSection(env: Environment, summaries: ShapeSummary[], targets: Tar
   lines.push('node_modules/.bin/node bench/healthkit/cpuprofile-top.ts bench/results/profiles/<file>.cpuprofile')
   lines.push('# intake with 100,000 pending receipts in the table (the once-a-second backlog count):')
   lines.push(`node_modules/.bin/node bench/webhooks/run.ts${flag} --backlog 100000 --shapes rate --arms bridge-memory,baseline --rounds 2 --no-write`)
-  lines.push('# other options: --rounds N --connections N --concurrency N --rate N --seconds N --rate-seconds N --shapes saturation,rate,concurrency')
+  lines.push('# other options: --rounds N --connections N --concurrency N --rate N (or --rates N,N) --seconds N --rate-seconds N --shapes saturation,rate,concurrency')
   lines.push('#   --arms bridge,bridge-memory,baseline --no-write --keep-db --server-node-options=\'<node flags>\'')
   lines.push('```', '')
   lines.push(`**Method.** ${armIds.length} servers, each its own child process, started once and measured side by side: *bridge* — the real app ` +
@@ -691,11 +713,11 @@ function renderSection(env: Environment, summaries: ShapeSummary[], targets: Tar
     `${bench.notifications}; the bytes are checked once per run against ${bench.simulator}, and each server must refuse a forged ` +
     'signature before the run starts. The load generator ' +
     '(`bench/lib/http-load.ts`, in the benchmark process) writes requests on raw keep-alive HTTP/1.1 sockets, one in flight per connection. ' +
-    `Shapes: *saturation* — ${connections} connections, closed loop, ${closedSeconds} s; *fixed rate* — ${fmtInt(ratePerSecond)} requests/s for ` +
-    `${rateSeconds} s, open loop on an absolute timeline (request i is due at start + i/rate, waits for a free connection if none is idle, ` +
+    `Shapes: *saturation* — ${connections} connections, closed loop, ${closedSeconds} s; *fixed rate* — ${rateList} requests/s for ` +
+    `${rateSeconds} s${rates.length > 1 ? ' each (one shape per rate)' : ''}, open loop on an absolute timeline (request i is due at start + i/rate, waits for a free connection if none is idle, ` +
     `${OPEN_LOOP_CONNECTIONS.initial} open at the start, up to ${OPEN_LOOP_CONNECTIONS.max}), latency measured from when the request was due, so a ` +
     `stall is not hidden by the sender waiting (no coordinated omission); *${concurrency} concurrent* — ${concurrency} connections, closed loop, ` +
-    `${closedSeconds} s. After a warm-up (${WARMUP_SECONDS} s closed loop + 1 s at the fixed rate per server), each of ${env.rounds} rounds runs ` +
+    `${closedSeconds} s. After a warm-up (${WARMUP_SECONDS} s closed loop + 1 s at ${rates.length > 1 ? `${fmtInt(ratePerSecond)}/s` : 'the fixed rate'} per server), each of ${env.rounds} rounds runs ` +
     'the shapes in shuffled order and, within a shape, the servers in shuffled order. The machine is shared, so each phase starts only ' +
     `after a ${QUIET.windowMs / 1000} s window in which the whole machine was busy for less than ${QUIET.maxCores} cores, and a phase during which ` +
     `processes outside the accounting below used more than ${DISTURBED_OTHER_CORES} cores is measured again (up to ${MAX_ATTEMPTS} attempts; its ` +
@@ -721,18 +743,21 @@ function renderSection(env: Environment, summaries: ShapeSummary[], targets: Tar
       `${ratioCell(s.ratio)} | ${ratioCell(s.ratioToFloor)} | ${cpuCell(s)} | ${(100 * s.serverLoopBusy).toFixed(0)} % |`)
   }
   lines.push('')
-  const rateRows = summaries.filter((s) => s.shape === 'rate')
-  lines.push(`**Latency at a fixed arrival rate of ${fmtInt(ratePerSecond)} requests/s** (open loop; from when each request was due to its answer):`, '')
-  lines.push('| Server | Requests | p50 | p90 | p99 | p99.9 | max | p99 per round | p99 / baseline p99 (median [range]) | p99 / batched floor p99 | Send lag p50 / p99 | Connections | CPU µs/webhook: server / PG / Redis / load gen / machine | Loop busy |')
-  lines.push('|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|')
-  for (const s of rateRows) {
-    lines.push(`| ${ARM_LABELS[s.arm]} | ${fmtInt(s.latency.count)} | ${fmtMs(s.latency.p50Ms)} ms | ${fmtMs(s.latency.p90Ms)} ms | ` +
-      `**${fmtMs(s.latency.p99Ms)} ms** | ${fmtMs(s.latency.p999Ms)} ms | ${fmtMs(s.latency.maxMs)} ms | ${s.p99PerRoundMs.map(fmtMs).join(', ')} | ` +
-      `${ratioCell(s.ratio)} | ${ratioCell(s.ratioToFloor)} | ` +
-      `${s.sendLag === undefined ? '—' : `${fmtMs(s.sendLag.p50Ms)} / ${fmtMs(s.sendLag.p99Ms)} ms`} | ${s.maxConnections} | ${cpuCell(s)} | ` +
-      `${(100 * s.serverLoopBusy).toFixed(0)} % |`)
+  for (const rate of SHAPES.flatMap((shape) => (shape.kind === 'open' ? [shape.ratePerSecond] : []))) {
+    const rateRows = summaries.filter((s) => s.shape === 'rate' && s.ratePerSecond === rate)
+    lines.push(`**Latency at a fixed arrival rate of ${fmtInt(rate)} requests/s** (open loop; from when each request was due to its answer):`, '')
+    lines.push('| Server | Requests | p50 | p90 | p99 | p99.9 | max | p99 per round | p99 / baseline p99 (median [range]) | p99 / batched floor p99 | Send lag p50 / p99 | Connections | CPU µs/webhook: server / PG / Redis / load gen / machine | Loop busy |')
+    lines.push('|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|')
+    for (const s of rateRows) {
+      lines.push(`| ${ARM_LABELS[s.arm]} | ${fmtInt(s.latency.count)} | ${fmtMs(s.latency.p50Ms)} ms | ${fmtMs(s.latency.p90Ms)} ms | ` +
+        `**${fmtMs(s.latency.p99Ms)} ms** | ${fmtMs(s.latency.p999Ms)} ms | ${fmtMs(s.latency.maxMs)} ms | ${s.p99PerRoundMs.map(fmtMs).join(', ')} | ` +
+        `${ratioCell(s.ratio)} | ${ratioCell(s.ratioToFloor)} | ` +
+        `${s.sendLag === undefined ? '—' : `${fmtMs(s.sendLag.p50Ms)} / ${fmtMs(s.sendLag.p99Ms)} ms`} | ${s.maxConnections} | ${cpuCell(s)} | ` +
+        `${(100 * s.serverLoopBusy).toFixed(0)} % |`)
+    }
+    lines.push('')
   }
-  lines.push('', '"Send lag" is how late the generator wrote a request after it was due (timer granularity, waiting for a connection); it is part of the latency.', '')
+  lines.push('"Send lag" is how late the generator wrote a request after it was due (timer granularity, waiting for a connection); it is part of the latency.', '')
   lines.push('**Memory** (server process; peak = `ru_maxrss` since start, start-up included):', '')
   lines.push('| Server | RSS after warm-up | RSS at end | Peak RSS | Heap used at end |')
   lines.push('|---|---:|---:|---:|---:|')
@@ -855,7 +880,7 @@ async function main(): Promise<void> {
         const got: PhaseRun[] = []
         for (const arm of order) got.push(await measureUndisturbed(round, arm, shape, source, accounting, discarded))
         runs.push(...got)
-        log(`round ${round + 1}/${rounds} ${shape.id}: ${got.map((run) => `${run.arm} ${fmtInt(run.okPerSecond)}/s p50 ` +
+        log(`round ${round + 1}/${rounds} ${shapeKey(shape)}: ${got.map((run) => `${run.arm} ${fmtInt(run.okPerSecond)}/s p50 ` +
           `${fmtMs(summarizeLatencies([run.latenciesMs]).p50Ms)} p99 ${fmtMs(summarizeLatencies([run.latenciesMs]).p99Ms)} ms ` +
           `(other ${otherCores(run).toFixed(2)} cores)`).join(', ')}`)
       }
@@ -871,7 +896,7 @@ async function main(): Promise<void> {
     }
     for (const arm of arms.values()) arm.usageAtEnd = await usageOf(arm)
 
-    env.repeatedPhases = discarded.map((run) => `round ${run.round + 1} ${run.arm} ${run.shape} (${otherCores(run).toFixed(2)} cores)`)
+    env.repeatedPhases = discarded.map((run) => `round ${run.round + 1} ${run.arm} ${run.shapeKey} (${otherCores(run).toFixed(2)} cores)`)
     const sum = (value: (run: PhaseRun) => number): number => runs.reduce((total, run) => total + value(run), 0)
     env.otherCpuCores = Math.max(0, sum((run) => run.machineBusyMs - run.clientCpuMs - run.serverCpuMs - run.postgresCpuMs - run.redisCpuMs)) /
       sum((run) => run.wallMs)
@@ -879,9 +904,10 @@ async function main(): Promise<void> {
 
     const summaries: ShapeSummary[] = []
     for (const shape of SHAPES) {
-      const baseline = runs.filter((run) => run.arm === 'baseline' && run.shape === shape.id)
-      const floor = runs.filter((run) => run.arm === 'floor-batched' && run.shape === shape.id)
-      for (const id of armIds) summaries.push(summarize(id, shape.id, runs.filter((run) => run.arm === id && run.shape === shape.id), baseline, floor))
+      const ofShape = (run: PhaseRun): boolean => run.shapeKey === shapeKey(shape)
+      const baseline = runs.filter((run) => run.arm === 'baseline' && ofShape(run))
+      const floor = runs.filter((run) => run.arm === 'floor-batched' && ofShape(run))
+      for (const id of armIds) summaries.push(summarize(id, shape, runs.filter((run) => run.arm === id && ofShape(run)), baseline, floor))
     }
     const targets = evaluateTargets(summaries)
     const memory: Memory[] = [...arms.values()].map((arm) => ({
@@ -897,14 +923,15 @@ async function main(): Promise<void> {
       const receipts = arm.database === undefined ? undefined : Object.values(statuses).reduce((total, n) => total + n, 0)
       correctness.push({
         arm: arm.id, ok: arm.okTotal, receipts, statuses,
-        problems: runs.filter((run) => run.arm === arm.id).flatMap((run) => run.problems.map((problem) => `round ${run.round + 1} ${run.shape}: ${problem}`))
+        problems: runs.filter((run) => run.arm === arm.id).flatMap((run) => run.problems.map((problem) => `round ${run.round + 1} ${run.shapeKey}: ${problem}`))
       })
     }
 
     env.loadAverage.end = loadAverage()
     const totalSeconds = (performance.now() - runStarted) / 1000
     for (const s of summaries) {
-      log(`${s.arm.padEnd(13)} ${s.shape.padEnd(11)} ${fmtInt(s.okPerSecond).padStart(7)}/s p50 ${fmtMs(s.latency.p50Ms)} p99 ${fmtMs(s.latency.p99Ms)} ` +
+      const shown = s.ratePerSecond !== undefined && rates.length > 1 ? `rate ${s.ratePerSecond}` : s.shape
+      log(`${s.arm.padEnd(13)} ${shown.padEnd(11)} ${fmtInt(s.okPerSecond).padStart(7)}/s p50 ${fmtMs(s.latency.p50Ms)} p99 ${fmtMs(s.latency.p99Ms)} ` +
         `p99.9 ${fmtMs(s.latency.p999Ms)} max ${fmtMs(s.latency.maxMs)} ms | CPU µs/webhook ${cpuCell(s)} (server sys ${s.cpuUsPerWebhook.serverSystem.toFixed(0)}) | ` +
         `loop ${(100 * s.serverLoopBusy).toFixed(0)} % | other ${s.otherCores.toFixed(2)} cores` +
         (s.ratio === undefined ? '' : ` | ratio ${s.ratio.median.toFixed(2)} [${s.ratio.min.toFixed(2)}–${s.ratio.max.toFixed(2)}]`))

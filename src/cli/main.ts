@@ -1,3 +1,7 @@
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { constants } from 'node:os'
+import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { isScope } from '../auth/principals.ts'
 import { loadConfig, type Config } from '../config/load.ts'
@@ -35,6 +39,8 @@ Commands:
   receipts replay (<id>… | --all)  put dead-lettered receipts back to work
   demo [--days D] [--port P] [--keep-running]
                                  run the bridge on embedded defaults with a simulated iPhone uploading data
+  bench [--quick] [--only …] [--soak D] [--render-only]
+                                 run the benchmark suite of a source checkout (npm run bench); bench --help for more
   help                           show this text
 
 Configuration is read from environment variables; see docs/configuration.md.
@@ -158,6 +164,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         })
         return await runDemo(demoConfig, { days, keepRunning: values['keep-running'] }, io)
       }
+      case 'bench':
+        return await runBench(rest, fail)
       case undefined:
       case 'help':
       case '--help':
@@ -176,5 +184,30 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       return fail(failure.message, EXIT.usage)
     }
     return fail(`${failure.name === 'BridgeError' ? failure.message : 'failed'} (${(failure as { code?: string }).code ?? failure.name})`, EXIT.failure)
+  }
+}
+
+/**
+ * `bridge bench [args]`: bench/run.ts of the checkout this CLI runs from, with the same Node, from the repository
+ * root, arguments passed through and the terminal shared; its exit code is ours (128 + n when a signal ended it).
+ */
+async function runBench(args: readonly string[], fail: (text: string, code: number) => number): Promise<number> {
+  const root = fileURLToPath(new URL('../../', import.meta.url))
+  const runner = `${root}bench/run.ts`
+  if (!existsSync(runner)) return fail(`bench needs a source checkout: ${runner} is missing`, EXIT.failure)
+  const child = spawn(process.execPath, [runner, ...args], { cwd: root, stdio: 'inherit' })
+  // Ctrl-C reaches the runner as well (same process group): wait for it to clean up rather than exit first.
+  const ignore = (): void => {}
+  const forward = (): void => { child.kill('SIGTERM') }
+  process.on('SIGINT', ignore)
+  process.on('SIGTERM', forward)
+  try {
+    return await new Promise<number>((resolve, reject) => {
+      child.once('error', reject)
+      child.once('exit', (code, signal) => resolve(code ?? 128 + (signal === null ? 0 : constants.signals[signal])))
+    })
+  } finally {
+    process.off('SIGINT', ignore)
+    process.off('SIGTERM', forward)
   }
 }
