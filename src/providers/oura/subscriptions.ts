@@ -77,17 +77,26 @@ async function callOura(oura: OuraConfig, method: string, path: string, options:
   const route = `${method} ${BASE_PATH}${path}`
   let status: number
   let text: string
+  const send = (): Promise<Response> => fetch(`${oura.apiUrl}${BASE_PATH}${path}`, {
+    method,
+    headers: {
+      'x-client-id': oura.clientId,
+      'x-client-secret': oura.clientSecrets[0]!,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' })
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    signal: AbortSignal.timeout(options.timeoutMs)
+  })
   try {
-    const response = await fetch(`${oura.apiUrl}${BASE_PATH}${path}`, {
-      method,
-      headers: {
-        'x-client-id': oura.clientId,
-        'x-client-secret': oura.clientSecrets[0]!,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' })
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(options.timeoutMs)
-    })
+    let response: Response
+    try {
+      response = await send()
+    } catch (error) {
+      // A pooled keep-alive connection the server closed while idle fails at once (ECONNRESET); everything but a
+      // create is idempotent, so one more try on a fresh connection is safe. A timeout is not retried.
+      if (method === 'POST' || (error as Error).name === 'TimeoutError') throw error
+      response = await send()
+    }
     status = response.status
     text = await response.text()
   } catch (error) {
