@@ -52,7 +52,10 @@ export function createHttpServer(context: HttpContext): HttpServer {
 
   app.setErrorHandler((error, request, reply) => {
     const bridgeError = toBridgeError(error)
-    if (bridgeError.status >= 500) {
+    if (bridgeError.status === 503 && bridgeError.retryAfterSeconds !== undefined) {
+      // Shed on purpose (stopping, overloaded): the client was told when to come back; not a fault of this node.
+      request.log.warn({ code: bridgeError.code, route: request.routeOptions.url }, 'request shed')
+    } else if (bridgeError.status >= 500) {
       request.log.error({ err: error, code: bridgeError.code, route: request.routeOptions.url }, 'request failed')
     }
     return sendError(reply, bridgeError)
