@@ -34,7 +34,6 @@
  */
 import { randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
@@ -53,6 +52,8 @@ import { renderSoakSection, SOAK_TARGETS } from './report.ts'
 import { judgeTrend, KEEP_UP_SECONDS, type SeriesPoint, type Trend } from './trend.ts'
 import { startVacuumer, type Vacuumer, type VacuumRun } from './vacuum.ts'
 import { DATA_TYPE_MIX, startWorkload, type SoakWorkload } from './workload.ts'
+import { freePort } from '../lib/net.ts'
+import { BENCH_REDIS_URL, deleteRedisKeys } from '../lib/redis.ts'
 
 const ROOT = new URL('../../', import.meta.url)
 const BRIDGE_SCRIPT = new URL('bench/soak/bridge.ts', ROOT)
@@ -70,7 +71,7 @@ const SAMPLE_MS = 5000
 const EVICT_EVERY_MS = 10_000
 const WARMUP_MAX_MS = 60_000
 const MB = 1024 * 1024
-const REDIS_URL = process.env.BENCH_REDIS_URL ?? process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+const REDIS_URL = BENCH_REDIS_URL
 const KAFKA_BROKERS = (process.env.BENCH_KAFKA_BROKERS ?? process.env.TEST_KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((entry) => entry.trim())
 const KAFKA_PARTITIONS = 16
 /** Users connected through the OAuth flow at once during set-up. */
@@ -375,32 +376,8 @@ export async function stopSoak(): Promise<void> {
   await Promise.all([...running].map((resources) => release(resources)))
 }
 
-async function deleteRedisKeys(prefix: string): Promise<void> {
-  const { Redis } = await import('ioredis')
-  const client = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 })
-  try {
-    await client.connect()
-    let cursor = '0'
-    do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 10_000)
-      cursor = next
-      if (keys.length > 0) await client.unlink(...keys)
-    } while (cursor !== '0')
-  } finally {
-    client.disconnect()
-  }
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise<void>((resolve) => server.close(() => { resolve() }))
-  return port
-}
 
 /** The connect flow as a user's app drives it: admin call, the simulator's consent redirect, the callback. */
 async function connect(baseUrl: string, adminToken: string, userId: string, ouraUserId: string): Promise<void> {

@@ -18,7 +18,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import os from 'node:os'
 import { parseArgs } from 'node:util'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -32,6 +31,7 @@ import { runBenchmark } from '../lib/run.ts'
 import { createScratchDatabase, databaseName, dropScratchDatabases } from '../lib/scratch-db.ts'
 import { fmtInt, fmtMs, percentile } from '../lib/stats.ts'
 import { createBenchTopics, localBrokerPid, type BenchTopics } from './e2e-kafka.ts'
+import { freePort } from '../lib/net.ts'
 import {
   DOCS_MARKER, DOCS_TITLE, REFERENCE, RESULTS_DIR, TARGET_PER_SECOND, describeCorrectness, loadRows, renderSection, variantFile, variantLabel,
   type Correctness, type E2eResult, type LatencySummary, type Variant
@@ -78,14 +78,6 @@ const log = (message: string): void => { process.stderr.write(`[webhooks-e2e ${(
 const bridges: ChildProcess[] = []
 let sim: OuraSimulator | undefined
 let topics: BenchTopics | undefined
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise<void>((resolve) => server.close(() => { resolve() }))
-  return port
-}
 
 /** Fails at once when a bridge process died (instead of waiting for a count that can no longer change). */
 function assertBridgesAlive(): void {

@@ -42,7 +42,6 @@
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { Redis } from 'ioredis'
 import pg from 'pg'
 import { loadConfig } from '../../src/config/load.ts'
 import { ConfigError } from '../../src/errors.ts'
@@ -56,13 +55,15 @@ import { ADMIN_URL, createScratchDatabase, databaseName, dropScratchDatabases } 
 import { fmtInt, fmtMs, makeRandom, median, shuffled, summarizeLatencies, type LatencySummary } from '../lib/stats.ts'
 import { createNotificationSource, PROVIDERS, type NotificationSource, type Provider } from './notifications.ts'
 import type { Usage } from './server.ts'
+import { Redis } from 'ioredis'
+import { BENCH_REDIS_URL, deleteRedisKeys } from '../lib/redis.ts'
 
 const ROOT = new URL('../../', import.meta.url)
 const PROFILE_DIR = new URL('bench/results/profiles/', ROOT)
 const SERVER_SCRIPT = new URL('bench/webhooks/server.ts', ROOT)
 
 const TARGETS = { webhooksPerSecond: 10_000, p99Ms: 10, p99RatePerSecond: 1000 }
-const REDIS_URL = process.env.BENCH_REDIS_URL ?? process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+const REDIS_URL = BENCH_REDIS_URL
 /** Nothing listens on the discard port: a worker that fetched anyway would fail fast, never reach the provider. */
 const UNUSED_API_URL = 'http://127.0.0.1:9'
 const MAX_RECEIPT_BACKLOG = 10_000_000
@@ -813,24 +814,6 @@ async function redisInfo(): Promise<{ version: string, pid: number | undefined }
   } finally {
     client.disconnect()
   }
-}
-
-/** Dedup markers live 24 h; the run's are removed at the end so they do not pile up in a shared Redis. */
-async function deleteRedisKeys(prefix: string): Promise<number> {
-  const client = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 })
-  let deleted = 0
-  try {
-    await client.connect()
-    let cursor = '0'
-    do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 10_000)
-      cursor = next
-      if (keys.length > 0) deleted += await client.unlink(...keys)
-    } while (cursor !== '0')
-  } finally {
-    client.disconnect()
-  }
-  return deleted
 }
 
 const redisPrefix = `bb-bench-${randomBytes(4).toString('hex')}:`
