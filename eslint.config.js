@@ -30,6 +30,18 @@ export default tseslint.config(
     }
   },
   {
+    // PHI and secrets never go into a log line (HIPAA Safe Harbor identifiers, tokens): log the `user` pseudonym,
+    // never a raw id, email or token field. The post-suite canary scan checks the output; this stops the source.
+    files: ['src/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': ['error', {
+        selector: 'CallExpression[callee.property.name=/^(trace|debug|info|warn|error|fatal|child)$/] > ObjectExpression > ' +
+          'Property[key.name=/^(user_?id|userId|email|provider_?user_?id|providerUserId|access_?token|accessToken|refresh_?token|refreshToken|authorization|password|secret|client_?secret|clientSecret)$/i]',
+        message: 'log the `user` pseudonym, never a raw user id, email, token or secret'
+      }]
+    }
+  },
+  {
     // Adapters for pg and PGlite live in storage/; nothing else may reach for a driver directly.
     files: ['src/**/*.ts'],
     ignores: ['src/storage/**'],

@@ -11,7 +11,7 @@ import { createRedisCoordination } from './cache/redis-coordination.ts'
 import { resolveSecrets } from './config/dev-keys.ts'
 import type { Config } from './config/load.ts'
 import type { HttpServer, Readiness } from './http/context.ts'
-import { createKafkaPublisher } from './bus/kafka.ts'
+import type { RouteInfo } from './http/route-auth.ts'
 import { createHttpServer } from './http/server.ts'
 import { DEFAULT_RELAY_OPTIONS, createOutboxRelay, type OutboxRelay } from './pipeline/outbox-relay.ts'
 import { createProviderWork, type ProviderTuning } from './pipeline/provider-work.ts'
@@ -40,6 +40,8 @@ export interface App {
   logger: Logger
   http: HttpServer
   pseudonymize: Pseudonymize
+  /** Every HTTP route with the auth requirement it declares (read from the server, for audits and tests). */
+  routes(): Promise<RouteInfo[]>
   /** Listens on HOST:PORT; returns the bound address (PORT=0 picks a free port). */
   listen(): Promise<string>
   /** Graceful stop: no new requests, in-flight requests and transactions finish, then pools close. */
@@ -93,6 +95,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   if (config.kafkaBrokers.length === 0) {
     logger.warn('KAFKA_BROKERS is not set: events stay in the outbox and are not published')
   } else {
+    // Loaded only when publishing: the Kafka client instantiates its compression WebAssembly at import, ~48 MB
+    // of resident memory a node without brokers should not carry.
+    const { createKafkaPublisher } = await import('./bus/kafka.ts')
     const publisher = createKafkaPublisher({ brokers: config.kafkaBrokers, clientId: 'biometric-bridge', requestTimeoutMs: 3000, retries: 2 })
     releasers.add('kafka producer', () => publisher.close())
     const outboxRelay = createOutboxRelay({
@@ -130,7 +135,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     }
   }
 
-  const http = createHttpServer({
+  const { server: http, routes } = createHttpServer({
     config,
     db,
     cache,
@@ -158,6 +163,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     logger,
     http,
     pseudonymize,
+    async routes() {
+      // Routes inside plugins are added while the server boots.
+      await http.ready()
+      return routes()
+    },
     async listen() {
       return http.listen({ port: config.port, host: config.host })
     },

@@ -1,4 +1,3 @@
-import { createKafkaPublisher } from '../bus/kafka.ts'
 import type { Config } from '../config/load.ts'
 import { listDeadLetters, markReplayed, type DeadLetterFilter } from '../storage/dlq-repository.ts'
 import { migrate } from '../storage/migrate.ts'
@@ -38,6 +37,7 @@ export async function runDlq(config: Config, command: DlqCommand, print: Print):
       print('KAFKA_BROKERS is not set: nothing to replay to')
       return 1
     }
+    const { createKafkaPublisher } = await import('../bus/kafka.ts')
     const publisher = createKafkaPublisher({ brokers: config.kafkaBrokers, clientId: 'bridge-dlq-replay', requestTimeoutMs: 5000, retries: 3 })
     let failed = 0
     try {

@@ -2,6 +2,7 @@ import Fastify, { LogController } from 'fastify'
 import { BridgeError } from '../errors.ts'
 import type { HttpContext, HttpServer } from './context.ts'
 import { sendError, toBridgeError } from './errors.ts'
+import { installRouteAuth, type RouteInfo } from './route-auth.ts'
 import { registerConnectionRoutes } from './routes/connections.ts'
 import { registerHealthKitRoutes } from './routes/healthkit.ts'
 import { registerOperationsRoutes } from './routes/operations.ts'
@@ -11,7 +12,13 @@ import { registerWebhookRoutes } from './routes/webhooks.ts'
 /** Body limit of ordinary JSON routes (admin calls); uploads have their own limit. */
 const JSON_BODY_LIMIT_BYTES = 64 * 1024
 
-export function createHttpServer(context: HttpContext): HttpServer {
+export interface BuiltHttpServer {
+  server: HttpServer
+  /** Every registered route with its declared auth requirement; complete once `server.ready()` resolved. */
+  routes: () => RouteInfo[]
+}
+
+export function createHttpServer(context: HttpContext): BuiltHttpServer {
   const app = Fastify({
     loggerInstance: context.logger,
     // Fastify's default request logs contain URLs, and ours carry user ids: one PHI-free line per request
@@ -38,6 +45,8 @@ export function createHttpServer(context: HttpContext): HttpServer {
   app.addHook('onRequest', (_request, _reply, done) => {
     done(closing ? new BridgeError('BB_SHUTTING_DOWN', 'the server is stopping; retry on another node', { retryAfterSeconds: 1 }) : undefined)
   })
+  // After the stopping check (a draining node sheds without a credential lookup), before any route is added.
+  const routes = installRouteAuth(app, context.authenticator)
   app.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) void reply.header('connection', 'close')
     done(null, payload)
@@ -67,5 +76,5 @@ export function createHttpServer(context: HttpContext): HttpServer {
   if (context.config.healthkitEnabled) registerHealthKitRoutes(app, context)
   registerWebhookRoutes(app, context)
   registerConnectionRoutes(app, context)
-  return app
+  return { server: app, routes }
 }

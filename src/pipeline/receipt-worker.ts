@@ -174,13 +174,14 @@ export function createReceiptWorker(options: ReceiptWorkerOptions): ReceiptWorke
     logger.warn({ ...log, err: describeError(error) }, 'receipt dead-lettered; replay it with `bridge receipts replay`')
   }
 
-  const work = async (receipt: ClaimedReceipt, preloaded: Promise<Map<string, LoadedConnection>>): Promise<void> => {
+  const work = async (receipt: ClaimedReceipt, preloaded: Promise<Map<string, LoadedConnection | BridgeError>>): Promise<void> => {
     const release = await semaphore.acquire()
     const stopTimer = metrics.webhookProcessDurationSeconds.startTimer({ source: receipt.provider })
     try {
       const provider = options.providers[receipt.provider]
       if (provider === undefined) throw new BridgeError('BB_NO_CONNECTION', `${receipt.provider} is not configured`)
       const connection = (await preloaded).get(receipt.providerUserId)
+      if (connection instanceof BridgeError) throw connection
       if (connection?.status !== 'active') throw new BridgeError('BB_NO_CONNECTION', 'no active connection for this provider user')
       const changes = await provider.handle(receipt, authorizedApi(provider, connection, priorityOf(receipt)))
       await commit(receipt, connection, changes)
@@ -222,7 +223,7 @@ export function createReceiptWorker(options: ReceiptWorkerOptions): ReceiptWorke
         }
         const claimed = await claimDueReceipts(db, providers, free, options.leaseMs)
         // One query for the connections of the whole claim, not one per receipt.
-        const connections = new Map<ReceiptProvider, Promise<Map<string, LoadedConnection>>>()
+        const connections = new Map<ReceiptProvider, Promise<Map<string, LoadedConnection | BridgeError>>>()
         for (const provider of new Set(claimed.map((receipt) => receipt.provider))) {
           const loading = loadConnectionsByProviderUsers(db, options.cipher, provider,
             claimed.filter((receipt) => receipt.provider === provider).map((receipt) => receipt.providerUserId))

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { TokenCipher } from '../auth/token-crypto.ts'
+import { isBridgeError, type BridgeError } from '../errors.ts'
 import type { Queryable } from './database.ts'
 
 export type ConnectionProvider = 'oura' | 'whoop'
@@ -108,17 +109,23 @@ export async function loadConnectionById(db: Queryable, cipher: TokenCipher, id:
 
 /**
  * The active connections of many provider users at once (a claimed batch of receipts), by provider user id;
- * users without one are absent.
+ * users without one are absent. A row whose tokens do not decrypt (BB_TOKEN_UNREADABLE) is its user's failure
+ * alone: it maps to that error, so one damaged row never fails the other users' work in the same batch.
  */
 export async function loadConnectionsByProviderUsers(
   db: Queryable, cipher: TokenCipher, provider: ConnectionProvider, providerUserIds: readonly string[]
-): Promise<Map<string, LoadedConnection>> {
+): Promise<Map<string, LoadedConnection | BridgeError>> {
   const { rows } = await db.query<ConnectionRow>(
     `SELECT ${COLUMNS} FROM connections WHERE provider = $1 AND provider_user_id = ANY($2::text[])`, [provider, [...new Set(providerUserIds)]])
-  const loaded = new Map<string, LoadedConnection>()
+  const loaded = new Map<string, LoadedConnection | BridgeError>()
   for (const row of rows) {
-    const connection = await decryptRow(db, cipher, row)
-    if (connection?.providerUserId != null) loaded.set(connection.providerUserId, connection)
+    try {
+      const connection = await decryptRow(db, cipher, row)
+      if (connection?.providerUserId != null) loaded.set(connection.providerUserId, connection)
+    } catch (error) {
+      if (!isBridgeError(error) || error.code !== 'BB_TOKEN_UNREADABLE' || row.provider_user_id === null) throw error
+      loaded.set(row.provider_user_id, error)
+    }
   }
   return loaded
 }

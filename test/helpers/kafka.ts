@@ -61,12 +61,14 @@ export interface ConsumedMessage {
 export async function readTopic(
   topic: string, expected: number, timeoutMs = 60_000,
   /** Counts what was read towards `expected`; by default every message counts. */
-  count: (messages: readonly ConsumedMessage[]) => number = (messages) => messages.length
+  count: (messages: readonly ConsumedMessage[]) => number = (messages) => messages.length,
+  /** Another broker than the shared test broker (e.g. a test's private one). */
+  brokers: readonly string[] = TEST_KAFKA_BROKERS
 ): Promise<ConsumedMessage[]> {
   const consumer = new Consumer({
     groupId: `bb-test-${randomBytes(5).toString('hex')}`,
     clientId: 'bb-test-consumer',
-    bootstrapBrokers: TEST_KAFKA_BROKERS,
+    bootstrapBrokers: [...brokers],
     deserializers: stringDeserializers
   })
   const messages: ConsumedMessage[] = []

@@ -5,10 +5,11 @@ import type { ProviderTuning } from '../../src/pipeline/provider-work.ts'
 import { startOuraSimulator, type OuraSimulator, type OuraSimulatorOptions } from '../../src/simulators/oura/index.ts'
 import type { Queryable } from '../../src/storage/database.ts'
 import { buildTestApp, type TestApp } from './app.ts'
+import { CANARY, recordCanary } from './canaries.ts'
 import type { AdapterName } from './services.ts'
 
 export const OURA_PUBLIC_BASE_URL = 'https://bridge.example.test'
-export const OURA_VERIFICATION_TOKEN = 'vt-pipeline-test'
+export const OURA_VERIFICATION_TOKEN = CANARY.ouraVerificationToken
 
 /** Short timings so retries, breakers and polls fit in a test; production keeps the defaults. */
 export const FAST_TUNING: ProviderTuning = {
@@ -20,9 +21,17 @@ export const FAST_TUNING: ProviderTuning = {
 }
 
 export async function startTestOuraSimulator(t: TestContext, options: OuraSimulatorOptions = {}): Promise<OuraSimulator> {
-  const sim = await startOuraSimulator({ clientId: 'bridge-pipeline-client', clientSecret: 'bridge-pipeline-secret', seed: 11, ...options })
+  const sim = await startOuraSimulator({
+    clientId: 'bridge-pipeline-client', clientSecret: CANARY.ouraClientSecret, seed: 11, onTokensIssued: recordTokenCanaries, ...options
+  })
   t.after(() => sim.close())
   return sim
+}
+
+/** Every token pair a simulator mints is a canary: the bridge holds them, and must never show them. */
+export function recordTokenCanaries(tokens: { access_token: string, refresh_token?: string }): void {
+  recordCanary(tokens.access_token)
+  if (tokens.refresh_token !== undefined) recordCanary(tokens.refresh_token)
 }
 
 export function ouraEnv(sim: OuraSimulator, extra: Record<string, string> = {}): Record<string, string> {

@@ -4,7 +4,8 @@ import type { ProviderTuning } from '../../src/pipeline/provider-work.ts'
 import { startWhoopSimulator, type WhoopSimulator, type WhoopSimulatorOptions } from '../../src/simulators/whoop/server.ts'
 import type { WhoopEventInput } from '../../src/simulators/whoop/webhooks.ts'
 import { buildTestApp, type TestApp } from './app.ts'
-import { FAST_TUNING, OURA_PUBLIC_BASE_URL, connectProvider } from './oura.ts'
+import { CANARY } from './canaries.ts'
+import { FAST_TUNING, OURA_PUBLIC_BASE_URL, connectProvider, recordTokenCanaries } from './oura.ts'
 import type { AdapterName } from './services.ts'
 
 /** Shared set-up of the WHOOP pipeline tests: a simulator with one member, the bridge listening on a real port. */
@@ -14,7 +15,9 @@ export const WHOOP_USER_ID = 'whoop-receipts-user'
 export const WHOOP_MEMBER_ID = '4560001234567'
 
 export async function startTestWhoopSimulator(t: TestContext, options: WhoopSimulatorOptions = {}): Promise<WhoopSimulator> {
-  const sim = await startWhoopSimulator({ clientId: 'bridge-whoop-client', clientSecret: 'bridge-whoop-secret', seed: 5, ...options })
+  const sim = await startWhoopSimulator({
+    clientId: 'bridge-whoop-client', clientSecret: CANARY.whoopClientSecret, seed: 5, onTokensIssued: recordTokenCanaries, ...options
+  })
   t.after(() => sim.close())
   return sim
 }

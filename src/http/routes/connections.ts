@@ -1,5 +1,4 @@
-import type { FastifyRequest } from 'fastify'
-import { principalLabel, requireScope, type Principal } from '../../auth/principals.ts'
+import { principalLabel } from '../../auth/principals.ts'
 import { parseUserId } from '../../domain/user-id.ts'
 import { BridgeError } from '../../errors.ts'
 import { exchangeOuraCode, fetchOuraUserId, ouraAuthorizeUrl, revokeOuraToken } from '../../providers/oura/oauth.ts'
@@ -11,6 +10,7 @@ import {
   deleteConnection, listConnections, loadConnection, saveConnection, type ConnectionProvider, type ConnectionTokens
 } from '../../storage/connections-repository.ts'
 import type { HttpContext, HttpServer } from '../context.ts'
+import { principalOf } from '../route-auth.ts'
 
 /** What the connect flow needs from one provider. */
 interface ConnectProvider {
@@ -61,14 +61,8 @@ export function registerConnectionRoutes(app: HttpServer, context: HttpContext):
     if (oauth === undefined) throw new BridgeError('BB_NOT_FOUND', 'this provider is not configured')
     return { provider: name as ConnectionProvider, oauth }
   }
-  const admin = async (request: FastifyRequest): Promise<Principal> => {
-    const principal = await context.authenticator.authenticate(request.headers.authorization)
-    requireScope(principal, 'admin')
-    return principal
-  }
-
-  app.post('/v1/users/:userId/connections/:provider', async (request) => {
-    const principal = await admin(request)
+  app.post('/v1/users/:userId/connections/:provider', { config: { auth: 'admin' } }, async (request) => {
+    const principal = principalOf(request)
     const params = request.params as Record<string, unknown>
     const userId = parseUserId(params.userId)
     const { provider, oauth } = configured(params.provider)
@@ -77,7 +71,7 @@ export function registerConnectionRoutes(app: HttpServer, context: HttpContext):
     return { authorize_url: oauth.authorizeUrl(state, redirectUri(provider)) }
   })
 
-  app.get('/oauth/:provider/callback', async (request, reply) => {
+  app.get('/oauth/:provider/callback', { config: { auth: 'oauth-state' } }, async (request, reply) => {
     const { provider, oauth } = configured((request.params as Record<string, unknown>).provider)
     const query = request.query as Record<string, unknown>
     const state = context.stateSigner.verify(typeof query.state === 'string' ? query.state : '', provider, context.now())
@@ -106,8 +100,8 @@ export function registerConnectionRoutes(app: HttpServer, context: HttpContext):
     return reply.type('text/html; charset=utf-8').send(`<!doctype html><title>Connected</title><p>Your ${oauth.name} account is connected. You can close this window.</p>`)
   })
 
-  app.get('/v1/users/:userId/connections', async (request) => {
-    const principal = await admin(request)
+  app.get('/v1/users/:userId/connections', { config: { auth: 'admin' } }, async (request) => {
+    const principal = principalOf(request)
     const userId = parseUserId((request.params as Record<string, unknown>).userId)
     const connections = await listConnections(context.db, userId)
     await context.audit(context.db, { principal: principalLabel(principal), action: 'connections.read', userId, detail: { count: connections.length } })
@@ -121,8 +115,8 @@ export function registerConnectionRoutes(app: HttpServer, context: HttpContext):
     }
   })
 
-  app.delete('/v1/users/:userId/connections/:provider', async (request, reply) => {
-    const principal = await admin(request)
+  app.delete('/v1/users/:userId/connections/:provider', { config: { auth: 'admin' } }, async (request, reply) => {
+    const principal = principalOf(request)
     const params = request.params as Record<string, unknown>
     const userId = parseUserId(params.userId)
     const { provider, oauth } = configured(params.provider)

@@ -1,14 +1,12 @@
 import type { FastifyRequest } from 'fastify'
 import { Readable } from 'node:stream'
-import type { Principal } from '../../auth/principals.ts'
 import { BridgeError } from '../../errors.ts'
 import { ingestHealthKitUpload, type UploadFormat } from '../../pipeline/healthkit-upload.ts'
 import type { HttpContext, HttpServer } from '../context.ts'
+import { deviceOf, type DevicePrincipal } from '../route-auth.ts'
 
 /** Events per bulk write: large enough to amortize round trips, small enough to bound memory (~5 MB). */
 const FLUSH_EVENTS = 5000
-
-type DevicePrincipal = Extract<Principal, { kind: 'device' }>
 
 /**
  * HealthKit uploads are parsed as a stream, so this scope replaces Fastify's buffering body parsers with one
@@ -60,8 +58,8 @@ export function registerHealthKitRoutes(app: HttpServer, context: HttpContext): 
     }
 
     const handle = (format: UploadFormat) => async (request: FastifyRequest) => {
-      const principal = await context.authenticator.authenticate(request.headers.authorization)
-      if (principal.kind !== 'device') throw new BridgeError('BB_FORBIDDEN', 'uploads need a device token')
+      // The user comes from the device token only (the auth hook checked it); nothing in the request can name one.
+      const principal = deviceOf(request)
       if (uploadsInFlight >= maxUploadsInFlight) {
         throw new BridgeError('BB_OVERLOADED', 'too many uploads in progress; retry later', { retryAfterSeconds: 1 })
       }
@@ -75,8 +73,8 @@ export function registerHealthKitRoutes(app: HttpServer, context: HttpContext): 
       }
     }
 
-    scope.post('/v1/healthkit/batch', handle('native'))
-    scope.post('/v1/healthkit/auto-export', handle('auto-export'))
+    scope.post('/v1/healthkit/batch', { config: { auth: 'device' } }, handle('native'))
+    scope.post('/v1/healthkit/auto-export', { config: { auth: 'device' } }, handle('auto-export'))
     done()
   })
 }

@@ -1,5 +1,4 @@
-import type { FastifyRequest } from 'fastify'
-import { principalLabel, requireScope, type Principal, type Scope } from '../../auth/principals.ts'
+import { principalLabel } from '../../auth/principals.ts'
 import { createDevice } from '../../auth/credentials-repository.ts'
 import type { SeriesPoint } from '../../cache/cache.ts'
 import type { BiometricEvent } from '../../domain/event.ts'
@@ -7,6 +6,7 @@ import { METRICS, isMetricName } from '../../domain/catalog.ts'
 import { BridgeError } from '../../errors.ts'
 import { latestEvents, queryEvents, recentEvents } from '../../storage/events-repository.ts'
 import type { HttpContext, HttpServer } from '../context.ts'
+import { principalOf } from '../route-auth.ts'
 import { parseUserId } from '../../domain/user-id.ts'
 
 const DEFAULT_PAGE = 100
@@ -51,14 +51,8 @@ function optionalText(name: string, value: unknown, maxLength = 64): string | un
 }
 
 export function registerUserRoutes(app: HttpServer, context: HttpContext): void {
-  const authorize = async (request: FastifyRequest, scope: Scope): Promise<Principal> => {
-    const principal = await context.authenticator.authenticate(request.headers.authorization)
-    requireScope(principal, scope)
-    return principal
-  }
-
-  app.get('/v1/users/:userId/events', async (request) => {
-    const principal = await authorize(request, 'read:events')
+  app.get('/v1/users/:userId/events', { config: { auth: 'read:events' } }, async (request) => {
+    const principal = principalOf(request)
     const params = request.params as Record<string, unknown>
     const query = request.query as Record<string, unknown>
     const userId = parseUserId(params.userId)
@@ -91,8 +85,8 @@ export function registerUserRoutes(app: HttpServer, context: HttpContext): void 
     }
   })
 
-  app.get('/v1/users/:userId/latest', async (request) => {
-    const principal = await authorize(request, 'read:events')
+  app.get('/v1/users/:userId/latest', { config: { auth: 'read:events' } }, async (request) => {
+    const principal = principalOf(request)
     const userId = parseUserId((request.params as Record<string, unknown>).userId)
     const cached = await context.cache.getLatest(userId)
     context.metrics.cacheLookupsTotal.inc({ kind: 'latest', result: cached.hit ? 'hit' : 'miss' })
@@ -110,8 +104,8 @@ export function registerUserRoutes(app: HttpServer, context: HttpContext): void 
     return { data: latest }
   })
 
-  app.get('/v1/users/:userId/metrics/:metric/recent', async (request) => {
-    const principal = await authorize(request, 'read:events')
+  app.get('/v1/users/:userId/metrics/:metric/recent', { config: { auth: 'read:events' } }, async (request) => {
+    const principal = principalOf(request)
     const params = request.params as Record<string, unknown>
     const userId = parseUserId(params.userId)
     const metric = params.metric
@@ -138,8 +132,8 @@ export function registerUserRoutes(app: HttpServer, context: HttpContext): void 
     return { metric, unit: METRICS[metric].unit, data: points }
   })
 
-  app.post('/v1/users/:userId/devices', async (request, reply) => {
-    const principal = await authorize(request, 'admin')
+  app.post('/v1/users/:userId/devices', { config: { auth: 'admin' } }, async (request, reply) => {
+    const principal = principalOf(request)
     const userId = parseUserId((request.params as Record<string, unknown>).userId)
     const body = (request.body ?? {}) as Record<string, unknown>
     const name = body.name

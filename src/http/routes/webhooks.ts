@@ -59,7 +59,7 @@ export function registerWebhookRoutes(app: HttpServer, context: HttpContext): vo
     })
 
     if (oura !== undefined) {
-      scope.get('/webhooks/oura', (request, reply) => {
+      scope.get('/webhooks/oura', { config: { auth: 'verification-token' } }, (request, reply) => {
         const query = request.query as Record<string, unknown>
         const token = typeof query.verification_token === 'string' ? query.verification_token : ''
         const challenge = query.challenge
@@ -75,7 +75,7 @@ export function registerWebhookRoutes(app: HttpServer, context: HttpContext): vo
 
     for (const dialect of dialects) {
       const { provider, deviceType } = dialect
-      scope.post(`/webhooks/${provider}`, async (request: FastifyRequest) => {
+      scope.post(`/webhooks/${provider}`, { config: { auth: 'signature' } }, async (request: FastifyRequest) => {
         const rawBody = request.body
         if (!Buffer.isBuffer(rawBody)) throw new BridgeError('BB_UNSUPPORTED_MEDIA_TYPE', 'webhooks must be application/json')
         try {

@@ -29,6 +29,11 @@ export function authorizationUrl(
   return url.toString()
 }
 
+/** RFC 6749 §5.2 error codes: the only part of a token endpoint's error body the bridge repeats. */
+const OAUTH_ERROR_CODES: ReadonlySet<string> = new Set([
+  'invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope'
+])
+
 /** Upper bound of one call to a provider's OAuth endpoints, in milliseconds. */
 export const OAUTH_TIMEOUT_MS = 10_000
 
@@ -87,7 +92,8 @@ export async function refreshAccessToken(
     if (body?.error === 'invalid_grant') throw new GrantRejectedError(endpoint.provider)
     // invalid_client and friends: our configuration is wrong, not the user's grant; retrying will not help
     // until an operator fixes it, but the user's connection must survive that.
-    const reason = typeof body?.error === 'string' ? body.error.slice(0, 40) : String(response.status)
+    // Only a registered code is repeated: a provider may echo the refresh token in `error` itself (reference §3.2).
+    const reason = typeof body?.error === 'string' && OAUTH_ERROR_CODES.has(body.error) ? body.error : `HTTP ${response.status}`
     throw new ProviderRequestError('authentication_error', true, `${endpoint.name} refused the token refresh (${reason})`, { status: response.status })
   }
   const retryAfterMs = parseRetryAfterMs(response.headers.get('retry-after'), nowMs)

@@ -43,6 +43,8 @@ export interface OAuthServerOptions {
   now: () => number
   accessTokenTtlSeconds: number
   authorizationCodeTtlSeconds: number
+  /** Sees every token pair minted (tests record them as canaries for the secret scan). */
+  onTokensIssued?: (tokens: TokenResponse) => void
 }
 
 interface Grant {
@@ -102,7 +104,9 @@ export function createOAuthServer(options: OAuthServerOptions): OAuthServer {
     const refreshToken = newToken()
     accessTokens.set(accessToken, { grant, expiresAtMs: options.now() + options.accessTokenTtlSeconds * 1000 })
     refreshTokens.set(refreshToken, { grant, used: false })
-    return { access_token: accessToken, token_type: 'bearer', expires_in: options.accessTokenTtlSeconds, refresh_token: refreshToken }
+    const tokens: TokenResponse = { access_token: accessToken, token_type: 'bearer', expires_in: options.accessTokenTtlSeconds, refresh_token: refreshToken }
+    options.onTokensIssued?.(tokens)
+    return tokens
   }
 
   const fail = (error: OAuthErrorCode, status: 400 | 401 = 400): OAuthResult => ({ ok: false, status, error })

@@ -59,6 +59,8 @@ export interface OuraSimulatorOptions {
   rangeSemantics?: RangeSemantics
   /** Users created at start. */
   users?: readonly SimulatedUserOptions[]
+  /** Sees every token pair minted (code exchange, refresh, issueTokens). */
+  onTokensIssued?: (tokens: TokenResponse) => void
 }
 
 /** How the simulated user answers the consent screen of /oauth/authorize. */
@@ -283,7 +285,8 @@ export async function startOuraSimulator(options: OuraSimulatorOptions = {}): Pr
     clientSecret,
     now,
     accessTokenTtlSeconds: options.accessTokenTtlSeconds ?? DAY_SECONDS,
-    authorizationCodeTtlSeconds: options.authorizationCodeTtlSeconds ?? 600
+    authorizationCodeTtlSeconds: options.authorizationCodeTtlSeconds ?? 600,
+    ...(options.onTokensIssued === undefined ? {} : { onTokensIssued: options.onTokensIssued })
   })
   const faults = createFaults(seed ^ 0x5eed)
   /** In creation order; the first is the default consenting user. */

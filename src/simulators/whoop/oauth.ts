@@ -65,6 +65,8 @@ export function createWhoopOAuth(options: {
   now: () => number
   accessTokenTtlSeconds: number
   codeTtlSeconds: number
+  /** Sees every token set minted (tests record them as canaries for the secret scan). */
+  onTokensIssued?: (tokens: WhoopTokenResponse) => void
 }): WhoopOAuthServer {
   const codes = new Map<string, { family: Family, redirectUri: string | undefined, expiresAtMs: number, used: boolean }>()
   const accessTokens = new Map<string, { family: Family, expiresAtMs: number }>()
@@ -104,6 +106,7 @@ export function createWhoopOAuth(options: {
       refreshTokens.set(refreshToken, { family, used: false })
       tokens.refresh_token = refreshToken
     }
+    options.onTokensIssued?.(tokens)
     return tokens
   }
 

@@ -29,6 +29,8 @@ export interface WhoopSimulatorOptions {
   perDay?: number
   host?: string
   port?: number
+  /** Sees every token set minted (code exchange, refresh, issueTokens). */
+  onTokensIssued?: (tokens: WhoopTokenResponse) => void
 }
 
 export interface WhoopUserOptions {
@@ -149,7 +151,8 @@ export async function startWhoopSimulator(options: WhoopSimulatorOptions = {}): 
   if (!(Number.isInteger(pageSize) && pageSize >= 1 && pageSize <= MAX_LIMIT)) throw new RangeError('pageSize must be 1–25')
 
   const oauth = createWhoopOAuth({
-    clientId, clientSecret, now, accessTokenTtlSeconds: options.accessTokenTtlSeconds ?? 3600, codeTtlSeconds: 600
+    clientId, clientSecret, now, accessTokenTtlSeconds: options.accessTokenTtlSeconds ?? 3600, codeTtlSeconds: 600,
+    ...(options.onTokensIssued === undefined ? {} : { onTokensIssued: options.onTokensIssued })
   })
   const limiter = createRateLimiter(options.perMinute ?? WHOOP_PER_MINUTE, options.perDay ?? WHOOP_PER_DAY)
   const faults = createWhoopFaults(seed ^ 0x5eed)
