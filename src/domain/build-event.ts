@@ -5,7 +5,7 @@ import {
 } from './event.ts'
 import { formatInstant, offsetMinutesOf } from './time.ts'
 import { toCanonical } from './units.ts'
-import { parseInstant, validateSpan, validateValue, type Rejection, type TimeBounds } from './validation.ts'
+import { isStorableText, parseInstant, validateSpan, validateValue, type Rejection, type TimeBounds } from './validation.ts'
 
 /** What a provider normalizer produces: one measured value, not yet converted or validated. */
 export interface EventDraft {
@@ -33,6 +33,10 @@ export type BuildResult = { ok: true, event: BiometricEvent } | { ok: false, rej
 
 /** Converts to the canonical unit, validates, and stamps the storage key's deterministic id. Pure. */
 export function buildEvent(draft: EventDraft, origin: EventOrigin, bounds: TimeBounds, op: EventOp = 'upsert'): BuildResult {
+  // Record ids come from the client or provider (an export's source name, a workout id) and key the stored row.
+  if (!isStorableText(draft.sourceRecordId)) {
+    return { ok: false, rejection: { code: 'BB_SAMPLE_MALFORMED', message: 'record id must be text without NUL or unpaired surrogates' } }
+  }
   const canonical = toCanonical(draft.metric, draft.value, draft.unit)
   if (!canonical.ok) return { ok: false, rejection: { code: 'BB_SAMPLE_UNIT_UNSUPPORTED', message: canonical.reason } }
   const valueProblem = validateValue(draft.metric, canonical.value)

@@ -96,6 +96,9 @@ export function convert(value: number, from: string, to: string, difference = fa
   return (value * source.factor + sourceOffset - targetOffset) / target.factor
 }
 
+/** Longest unit spelling quoted in a rejection message, in UTF-16 code units (every known one is far shorter). */
+const MAX_UNIT_ECHO = 32
+
 export type CanonicalValue = { ok: true, value: number } | { ok: false, reason: string }
 
 /**
@@ -113,6 +116,10 @@ export function toCanonical(metric: MetricName, value: number, deliveredUnit: st
   }
   if (unit === undefined) return { ok: true, value }
   const converted = convert(value, unit, canonical, 'isDifference' in definition && definition.isDifference)
-  if (converted === undefined) return { ok: false, reason: `unit "${unit}" cannot be converted to ${canonical}` }
+  if (converted === undefined) {
+    // The unit comes from the client: name it, but never echo an arbitrarily long string back in an answer.
+    const shown = unit.length > MAX_UNIT_ECHO ? `${unit.slice(0, MAX_UNIT_ECHO)}…` : unit
+    return { ok: false, reason: `unit "${shown}" cannot be converted to ${canonical}` }
+  }
   return { ok: true, value: converted }
 }

@@ -39,6 +39,14 @@ export function parseInstant(text: unknown): number | undefined {
   return Number.isFinite(ms) ? ms : undefined
 }
 
+/**
+ * Text PostgreSQL can store and compare: no U+0000 (text columns and json → text refuse it) and no unpaired
+ * surrogate (it has no UTF-8 encoding). JSON escapes can carry both (`\u0000`, `\ud800`).
+ */
+export function isStorableText(text: string): boolean {
+  return text.isWellFormed() && !text.includes('\u0000')
+}
+
 export function validateValue(metric: MetricName, value: number): Rejection | undefined {
   if (!Number.isFinite(value)) return { code: 'BB_SAMPLE_NOT_FINITE', message: 'value must be a finite number' }
   const { min, max, unit } = METRICS[metric]

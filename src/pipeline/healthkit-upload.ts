@@ -210,6 +210,10 @@ function recordMetrics(metrics: Metrics, result: UploadResult): void {
   }
 }
 
+function notAnUpload(message: string): BridgeError {
+  return new BridgeError('BB_INVALID_REQUEST', message)
+}
+
 interface Handlers {
   capture: (path: JsonPath) => boolean
   onValue: (path: JsonPath, raw: string) => void
@@ -224,8 +228,20 @@ function nativeHandlers(
   countSample: () => number, accept: Accept, parse: Parse,
   onDeletion: (index: number, path: string, raw: string) => void
 ): Handlers {
+  let hasList = false
   return {
-    capture: (path: JsonPath) => path.length === 2 && (path[0] === 'samples' || path[0] === 'deleted'),
+    capture: (path: JsonPath) => {
+      const inList = path[0] === 'samples' || path[0] === 'deleted'
+      if (!inList) return false
+      if (path.length === 1) hasList = true
+      // An object under `samples` (keys instead of indexes) is a shape error, not an empty upload.
+      else if (path.length === 2 && typeof path[1] !== 'number') throw notAnUpload('"samples" and "deleted" must be arrays')
+      return path.length === 2
+    },
+    finish: () => {
+      // `{}` or a misspelt key would otherwise be answered 200 with nothing stored: the client must learn of it.
+      if (!hasList) throw notAnUpload('an upload needs a "samples" or "deleted" array')
+    },
     onValue: (path: JsonPath, raw: string) => {
       const index = countSample()
       const where = `${String(path[0])}[${String(path[1])}]`
@@ -265,9 +281,11 @@ function exportHandlers(countSample: () => number, accept: Accept, parse: Parse,
     for (const entry of ready) handlePoint({ name: header.name, units: header.units }, entry.index, entry.path, entry.raw)
   }
 
+  let hasData = false
   return {
     capture: (path: JsonPath) => {
       if (path[0] !== 'data') return false
+      if (path.length === 1) hasData = true
       if (path[1] === 'workouts') return path.length === 3
       if (path[1] !== 'metrics' || path.length !== 4) return path[1] === 'metrics' && path.length === 5 && path[3] === 'data'
       return path[3] === 'name' || path[3] === 'units'
@@ -306,6 +324,7 @@ function exportHandlers(countSample: () => number, accept: Accept, parse: Parse,
       }
     },
     finish: () => {
+      if (!hasData) throw notAnUpload('a Health Auto Export upload needs a "data" object')
       for (const waiting of new Set(held.map((entry) => entry.metricIndex))) releaseHeld(waiting)
       for (const entry of held) {
         accept(entry.index, entry.path, { kind: 'rejected', rejection: { code: 'BB_SAMPLE_MALFORMED', message: 'metric has no name' } })

@@ -96,7 +96,8 @@ function normalizeSleepPoint(
     const start = parseExportDate(point.startDate)
     const end = parseExportDate(point.endDate)
     if (start === undefined || end === undefined) return rejected('BB_SAMPLE_BAD_TIME', 'startDate and endDate must be dates')
-    const metric = SLEEP_SPAN_STAGES[point.value]
+    // Own keys only: a stage named `constructor` or `__proto__` must not find Object.prototype's members.
+    const metric = Object.hasOwn(SLEEP_SPAN_STAGES, point.value) ? SLEEP_SPAN_STAGES[point.value] : undefined
     if (metric === undefined) return { kind: 'ignored' }
     const minutes = ((parseInstant(end) ?? 0) - (parseInstant(start) ?? 0)) / 60_000
     return {

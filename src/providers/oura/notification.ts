@@ -1,4 +1,5 @@
 import { BridgeError } from '../../errors.ts'
+import { isStorableText } from '../../domain/validation.ts'
 import { parseWebhookObject } from '../webhooks/body.ts'
 
 export const OURA_EVENT_TYPES = ['create', 'update', 'delete'] as const
@@ -18,7 +19,8 @@ const ID = /^[A-Za-z0-9._:-]{1,128}$/
 
 function field(body: Record<string, unknown>, name: string): string {
   const value = body[name]
-  if (typeof value !== 'string' || value.length === 0 || value.length > 128) {
+  // data_type and event_time have no pattern (Oura adds types), but they are stored: they must be storable text.
+  if (typeof value !== 'string' || value.length === 0 || value.length > 128 || !isStorableText(value)) {
     throw new BridgeError('BB_WEBHOOK_MALFORMED', `${name} must be a non-empty string`)
   }
   return value

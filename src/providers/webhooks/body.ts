@@ -18,12 +18,14 @@ function keepExactIntegers(this: unknown, _key: string, value: unknown, context?
 }
 
 const LONG_DIGIT_RUN = /\d{16}/
+/** JSON is UTF-8 (RFC 8259 §8.1); replacing invalid bytes with U+FFFD would make distinct bodies parse alike. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 /** The JSON object of a verified webhook body; anything else is BB_WEBHOOK_MALFORMED (400). */
 export function parseWebhookObject(rawBody: Buffer): Record<string, unknown> {
   let body: unknown
   try {
-    const text = rawBody.toString('utf8')
+    const text = UTF8.decode(rawBody)
     // The reviver costs ~2 µs a body; only a run of 16+ digits can be an integer past 2^53 (UUIDs have ≤ 12).
     body = LONG_DIGIT_RUN.test(text) ? JSON.parse(text, keepExactIntegers) : JSON.parse(text)
   } catch {
