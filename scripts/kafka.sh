@@ -20,6 +20,12 @@
 # Environment: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (KAFKA_PORT + 1), KAFKA_VERSION (4.2.2),
 # KAFKA_HEAP_OPTS (-Xms128m -Xmx512m), KAFKA_JVM_OPTS (extra JVM flags), KAFKA_START_TIMEOUT (90 s),
 # KAFKA_STOP_TIMEOUT (30 s), KAFKA_MVN_ARGS (extra arguments for mvn).
+#
+# KAFKA_INSTANCE=<name> ([A-Za-z0-9_-]) manages a separate, private broker instead of the shared one: its own
+# run and data directories (.cache/kafka/instances/<name>/) and lock, the same cached jars. Give it its own
+# KAFKA_PORT (and KAFKA_CONTROLLER_PORT). A test that has to stop a broker (an outage under load) runs one
+# of these, so the shared broker other test files use at the same time never goes away. Example:
+#   KAFKA_INSTANCE=outage-42 KAFKA_PORT=19092 bash scripts/kafka.sh up | stop-broker | start-broker | down
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -31,8 +37,16 @@ DEPENDENCY_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 
 CACHE="$ROOT/.cache/kafka"
 LIBS="$CACHE/$KAFKA_VERSION/libs"
-DATA="$CACHE/data"
-RUN="$CACHE/run"
+# The shared broker lives directly in $CACHE; a named instance in a directory of its own (jars shared).
+INSTANCE="${KAFKA_INSTANCE:-}"
+if [ -n "$INSTANCE" ]; then
+  [[ $INSTANCE =~ ^[A-Za-z0-9_-]+$ ]] || { printf 'kafka.sh: error: KAFKA_INSTANCE may hold only letters, digits, _ and -\n' >&2; exit 64; }
+  BASE="$CACHE/instances/$INSTANCE"
+else
+  BASE="$CACHE"
+fi
+DATA="$BASE/data"
+RUN="$BASE/run"
 PROPS="$RUN/server.properties"
 PID_FILE="$RUN/broker.pid"
 STATE_FILE="$RUN/broker.state"
@@ -157,6 +171,12 @@ download() {
   local -a extra=()
   want="$(sha256sum "$pom" | cut -d' ' -f1)"
   if [ -d "$LIBS" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then return 0; fi
+  # A named instance holds only its own lock; the jars are everyone's, so fetching them takes the shared one.
+  if [ -n "$INSTANCE" ] && command -v flock >/dev/null; then
+    exec 8>"$CACHE/.lock"
+    flock -w 600 8 || die "another kafka.sh is still busy (lock ${CACHE#"$ROOT"/}/.lock)"
+    if [ -d "$LIBS" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then return 0; fi
+  fi
   command -v mvn >/dev/null || die "mvn (Maven) is needed to download the broker the first time"
   read -ra extra <<<"${KAFKA_MVN_ARGS:-}"
   log "downloading the Apache Kafka $KAFKA_VERSION broker jars from Maven Central (once; cached in ${LIBS#"$ROOT"/})"
@@ -263,10 +283,10 @@ start() {
   log "starting Kafka $KAFKA_VERSION on $HOST:$PORT (controller $HOST:$CONTROLLER_PORT)"
   # In its own session, so that signals meant for the caller's process group (Ctrl-C, test runners
   # ending their children) do not reach it; the inner shell writes its pid, which java then keeps.
-  # fd 9 (the lock) is not passed on.
+  # fds 8 and 9 (the locks) are not passed on.
   # shellcheck disable=SC2016 # expanded by the inner shell
   (cd "$RUN" && exec setsid bash -c 'echo $$ >"$0" && exec "$@"' "$PID_FILE" \
-    "$JAVA" "${jvm[@]}" -cp "$LIBS/*" kafka.Kafka "$PROPS" </dev/null >>"$OUT_FILE" 2>&1 9>&-) &
+    "$JAVA" "${jvm[@]}" -cp "$LIBS/*" kafka.Kafka "$PROPS" </dev/null >>"$OUT_FILE" 2>&1 8>&- 9>&-) &
   local i
   for ((i = 0; i < 50; i++)); do
     [ -s "$PID_FILE" ] && is_our_broker "$(<"$PID_FILE")" && break
@@ -328,6 +348,9 @@ stop() {
   rm -f "$PID_FILE" "$STATE_FILE"
   if [ "$keep" = 1 ]; then
     [ ! -d "$DATA" ] || log "data kept in ${DATA#"$ROOT"/}"
+  elif [ -n "$INSTANCE" ]; then
+    # A named instance leaves nothing behind (its logs included: `logs` before `down` to keep them).
+    rm -rf "$BASE"
   else
     rm -rf "$DATA"
   fi
@@ -350,10 +373,10 @@ status() {
 }
 
 lock() {
-  mkdir -p "$CACHE"
+  mkdir -p "$BASE"
   command -v flock >/dev/null || return 0
-  exec 9>"$CACHE/.lock"
-  flock -w 600 9 || die "another kafka.sh is still busy (lock ${CACHE#"$ROOT"/}/.lock)"
+  exec 9>"$BASE/.lock"
+  flock -w 600 9 || die "another kafka.sh is still busy (lock ${BASE#"$ROOT"/}/.lock)"
 }
 
 # --- main -------------------------------------------------------------------------------------------

@@ -29,6 +29,10 @@ interface UnlockCommand {
 
 /** How often at most the fallback to a per-node budget is logged while Redis stays down. */
 const FALLBACK_LOG_EVERY_MS = 60_000
+/** ioredis's rejection of a command unanswered within `commandTimeout`; stable across ioredis 5.x. */
+const COMMAND_TIMEOUT_MESSAGE = 'Command timed out'
+/** Commands timing out with no answer in between for this long (ms) mean a silent link, not a slow Redis. */
+const SILENT_LINK_MS = 1000
 
 /**
  * Locks (`SET NX PX`, compare-and-delete release) and shared request budgets in Redis, on a connection of their
@@ -52,6 +56,29 @@ export async function createRedisCoordination(options: RedisCoordinationOptions)
   await client.connect().catch(() => {})
   const budgets = new Map<string, RequestBudget>()
   let lastFallbackLogMs = Number.NEGATIVE_INFINITY
+  // A connection that claims to be ready but answers nothing may be a half-open one (a peer or a middlebox gone
+  // without a reset): nothing would close it for tens of minutes, and every lock and budget call would wait out
+  // its timeout before falling back. Timeouts with no answer in between for SILENT_LINK_MS → dial again.
+  let silentSinceMs: number | undefined
+  const observe = async <T>(command: Promise<T>): Promise<T> => {
+    try {
+      const result = await command
+      silentSinceMs = undefined
+      return result
+    } catch (error) {
+      if (error instanceof Error && error.message === COMMAND_TIMEOUT_MESSAGE && client.status === 'ready') {
+        const nowMs = performance.now()
+        silentSinceMs ??= nowMs
+        if (nowMs - silentSinceMs >= SILENT_LINK_MS) {
+          silentSinceMs = undefined
+          client.disconnect(true)
+        }
+      } else if (error instanceof Error && error.name === 'ReplyError') {
+        silentSinceMs = undefined // Redis answered, if only to refuse.
+      }
+      throw error
+    }
+  }
 
   const fallingBack = (name: string, error: unknown): void => {
     const nowMs = options.now()
@@ -64,11 +91,11 @@ export async function createRedisCoordination(options: RedisCoordinationOptions)
     kind: 'redis',
     async tryLock(name, ttlMs) {
       const owner = randomUUID()
-      const taken = await client.set(`${prefix}lock:${name}`, owner, 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX')
+      const taken = await observe(client.set(`${prefix}lock:${name}`, owner, 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX'))
       return taken === 'OK' ? owner : undefined
     },
     async unlock(name, owner) {
-      await (client as unknown as UnlockCommand).bbUnlock(`${prefix}lock:${name}`, owner)
+      await observe((client as unknown as UnlockCommand).bbUnlock(`${prefix}lock:${name}`, owner))
     },
     budget(name, windows) {
       const existing = budgets.get(name)
@@ -78,7 +105,7 @@ export async function createRedisCoordination(options: RedisCoordinationOptions)
       const budget: RequestBudget = {
         async take(priority) {
           try {
-            return await shared.take(priority)
+            return await observe(shared.take(priority))
           } catch (error) {
             fallingBack(name, error)
             return local.take(priority)
@@ -86,7 +113,7 @@ export async function createRedisCoordination(options: RedisCoordinationOptions)
         },
         async holdOff(ms) {
           await local.holdOff(ms)
-          await shared.holdOff(ms).catch((error: unknown) => fallingBack(name, error))
+          await observe(shared.holdOff(ms)).catch((error: unknown) => fallingBack(name, error))
         }
       }
       budgets.set(name, budget)

@@ -59,6 +59,8 @@ const USERS_PER_PIPELINE = 500
 const MIN_GENERATION_TTL_SECONDS = 3600
 /** One log line per this interval for refused commands (a bug, not an outage, so not a state change). */
 const REFUSAL_LOG_INTERVAL_MS = 60_000
+/** ioredis's rejection of a command unanswered within `commandTimeout`; stable across ioredis 5.x. */
+const COMMAND_TIMEOUT_MESSAGE = 'Command timed out'
 /** Redis reply codes that mean "not available now" rather than "this command is wrong". */
 const UNAVAILABLE_REPLY_CODES = new Set(['LOADING', 'BUSY', 'READONLY', 'MASTERDOWN', 'TRYAGAIN', 'CLUSTERDOWN'])
 
@@ -226,6 +228,12 @@ export async function createRedisCache(options: RedisCacheOptions): Promise<Even
       await invalidateRemembered()
     } catch (error) {
       failure(operation, error)
+      // A probe unanswered on a connection that claims to be ready means a silent link: a half-open connection
+      // (a peer or a middlebox gone without a reset) that nothing would close for tens of minutes, while the
+      // cache stayed bypassed. Dial again; the probe interval bounds how often.
+      if (operation === 'ping' && error instanceof Error && error.message === COMMAND_TIMEOUT_MESSAGE && client.status === 'ready') {
+        client.disconnect(true)
+      }
     }
   }
   /** Single flight: probes a Redis believed unavailable and deletes what remembered users may hold stale. */

@@ -60,6 +60,8 @@ export interface Config {
   logFormat: 'json' | 'pretty'
   shutdownTimeoutMs: number
   dbPoolSize: number
+  /** Deadline of one statement and of the wait for a pooled connection, in milliseconds (PostgreSQL only). */
+  dbStatementTimeoutMs: number
 }
 
 export interface LoadOptions {
@@ -203,7 +205,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, op
       ? logFormatText
       : (options.isTty === true ? 'pretty' : 'json'),
     shutdownTimeoutMs: integer('SHUTDOWN_TIMEOUT_MS', 100, 3_600_000),
-    dbPoolSize: integer('DB_POOL_SIZE', 1, 1000)
+    dbPoolSize: integer('DB_POOL_SIZE', 1, 1000),
+    dbStatementTimeoutMs: integer('DB_STATEMENT_TIMEOUT_MS', 100, 3_600_000)
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return config

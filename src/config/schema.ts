@@ -50,7 +50,8 @@ export const SETTINGS = {
   LOG_LEVEL: { default: 'info', description: '`fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`' },
   LOG_FORMAT: { description: '`json` or `pretty`; unset → pretty on a terminal, JSON otherwise' },
   SHUTDOWN_TIMEOUT_MS: { default: '25000', description: 'graceful-stop deadline in milliseconds; after it the process exits anyway' },
-  DB_POOL_SIZE: { default: '10', description: 'PostgreSQL connections per process' }
+  DB_POOL_SIZE: { default: '10', description: 'PostgreSQL connections per process' },
+  DB_STATEMENT_TIMEOUT_MS: { default: '5000', description: 'deadline of one PostgreSQL statement and of the wait for a pooled connection, in milliseconds; past it the request answers 503 + `Retry-After`, even when the database or the link hangs' }
 } as const satisfies Record<string, SettingDefinition>
 
 export type SettingName = keyof typeof SETTINGS

@@ -14,9 +14,17 @@ export interface Queryable {
   exec: (sql: string) => Promise<void>
 }
 
+export interface TransactionOptions {
+  /**
+   * Deadline of each statement in this transaction, in milliseconds, instead of the database's
+   * (DB_STATEMENT_TIMEOUT_MS); 0 lifts it (migrations). Ignored by the embedded adapter, which has none.
+   */
+  statementTimeoutMs?: number
+}
+
 export interface Database extends Queryable {
   readonly kind: 'postgres' | 'pglite'
   /** Runs `work` in one transaction; commits when it resolves, rolls back when it throws. */
-  transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>
+  transaction<T>(work: (tx: Queryable) => Promise<T>, options?: TransactionOptions): Promise<T>
   close(): Promise<void>
 }

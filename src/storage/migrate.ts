@@ -30,6 +30,9 @@ export function listMigrations(): Migration[] {
  */
 export async function migrate(db: Database): Promise<number[]> {
   try {
+    // No statement deadline here: a migration may rewrite or index a large table, and a node starting while
+    // another migrates waits on the lock for as long as that takes. Both are legitimately longer than
+    // DB_STATEMENT_TIMEOUT_MS, which bounds request latency, and cutting them would fail every start-up.
     return await db.transaction(async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY])
       await tx.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -44,7 +47,7 @@ export async function migrate(db: Database): Promise<number[]> {
         done.push(migration.version)
       }
       return done
-    })
+    }, { statementTimeoutMs: 0 })
   } catch (error) {
     if (error instanceof BridgeError) throw error
     throw new BridgeError('BB_MIGRATION_FAILED', 'database migration failed', { cause: error })

@@ -57,7 +57,8 @@ describe('loadConfig defaults', () => {
       logLevel: 'info',
       logFormat: 'json',
       shutdownTimeoutMs: 25_000,
-      dbPoolSize: 10
+      dbPoolSize: 10,
+      dbStatementTimeoutMs: 5000
     }
     assert.deepEqual(loadConfig({}), expected)
   })
@@ -141,7 +142,8 @@ describe('loadConfig values', () => {
       LOG_LEVEL: 'debug',
       CONNECT_SUCCESS_URL: 'https://app.example.com/connected',
       SHUTDOWN_TIMEOUT_MS: '10000',
-      DB_POOL_SIZE: '25'
+      DB_POOL_SIZE: '25',
+      DB_STATEMENT_TIMEOUT_MS: '1500'
     })
     assert.equal(config.port, 3000)
     assert.equal(config.host, '0.0.0.0')
@@ -158,6 +160,7 @@ describe('loadConfig values', () => {
     assert.equal(config.connectSuccessUrl, 'https://app.example.com/connected')
     assert.equal(config.shutdownTimeoutMs, 10_000)
     assert.equal(config.dbPoolSize, 25)
+    assert.equal(config.dbStatementTimeoutMs, 1500)
   })
 
   const invalid: Array<[Env, string]> = [
@@ -169,6 +172,7 @@ describe('loadConfig values', () => {
     [{ MAX_CONCURRENT_WEBHOOKS: '-1' }, 'MAX_CONCURRENT_WEBHOOKS must be an integer from 0 to 10000'],
     [{ MAX_RECEIPT_ATTEMPTS: '99999999999999999999' }, 'MAX_RECEIPT_ATTEMPTS must be an integer from 1 to 1000'],
     [{ HEALTHKIT_MAX_BODY_BYTES: '512' }, 'HEALTHKIT_MAX_BODY_BYTES must be an integer from 1024 to 4294967296'],
+    [{ DB_STATEMENT_TIMEOUT_MS: '0' }, 'DB_STATEMENT_TIMEOUT_MS must be an integer from 100 to 3600000'],
     [{ PUBLIC_BASE_URL: 'bridge.example.com' }, 'PUBLIC_BASE_URL must be a URL'],
     [{ PUBLIC_BASE_URL: 'ftp://bridge.example.com' }, 'PUBLIC_BASE_URL must be a http: or https: URL'],
     [{ REDIS_URL: 'http://cache:6379' }, 'REDIS_URL must be a redis: or rediss: URL'],

@@ -42,10 +42,14 @@ function childEnv(env: Readonly<Record<string, string>>): NodeJS.ProcessEnv {
   return { ...inherited, ...env }
 }
 
-function spawnBridge(args: readonly string[], env: Readonly<Record<string, string>>, options: RunOptions): ChildProcess {
+/** `timeoutMs` null: no deadline (servers, which their test ends). */
+function spawnBridge(
+  args: readonly string[], env: Readonly<Record<string, string>>, options: RunOptions, timeoutMs: number | null = COMMAND_TIMEOUT_MS
+): ChildProcess {
   const [command, commandArgs] = options.via === 'bin' ? [options.binPath ?? BRIDGE_BIN, [...args]] : [NODE_BIN, [MAIN, ...args]]
   return spawn(command, commandArgs, {
-    cwd: REPO_ROOT, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'], timeout: COMMAND_TIMEOUT_MS, killSignal: 'SIGKILL'
+    cwd: REPO_ROOT, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'], killSignal: 'SIGKILL',
+    ...(timeoutMs === null ? {} : { timeout: timeoutMs })
   })
 }
 
@@ -111,7 +115,9 @@ export interface ServeProcess {
  * TEST_LOG_DIR/cli-<logName>-<pid>.log. A process still running when the test ends is killed.
  */
 export async function startServe(t: TestContext, env: Readonly<Record<string, string>>, logName: string): Promise<ServeProcess> {
-  const child = spawnBridge(['serve'], { ...env, LOG_FORMAT: 'json' }, {})
+  // No command timeout: a server runs as long as its test needs (minutes for the fault tests); the cleanup below
+  // kills it if the test leaves it running.
+  const child = spawnBridge(['serve'], { ...env, LOG_FORMAT: 'json' }, {}, null)
   const log = openLog(logName)
   const exited = exitOf(child)
   let running = true
