@@ -128,11 +128,8 @@ export async function waitForOutboxDrained(db: pg.Client, timeoutMs: number): Pr
   return Date.now() - started
 }
 
-/**
- * Nothing half-written: every event has exactly one upsert outbox row and every outbox row its event (an upload
- * writes both in one transaction; an identical retry writes neither).
- */
-export async function assertEventsMatchOutbox(db: pg.Client): Promise<{ events: number, outbox: number }> {
+/** Events, outbox rows, and the events without exactly one upsert outbox row plus outbox rows without an event. */
+export async function eventOutboxCounts(db: Pick<pg.Client, 'query'>): Promise<{ events: number, outbox: number, unmatched: number }> {
   const { rows } = await db.query<{ events: number, outbox: number, unmatched: number }>(`SELECT
     (SELECT count(*)::int FROM events) AS events,
     (SELECT count(*)::int FROM outbox) AS outbox,
@@ -141,7 +138,15 @@ export async function assertEventsMatchOutbox(db: pg.Client): Promise<{ events: 
       UNION ALL
       SELECT o.event_id FROM outbox o LEFT JOIN events e USING (event_id) WHERE e.event_id IS NULL OR o.op <> 'upsert'
     ) AS bad) AS unmatched`)
-  const row = rows[0]!
+  return rows[0]!
+}
+
+/**
+ * Nothing half-written: every event has exactly one upsert outbox row and every outbox row its event (an upload
+ * writes both in one transaction; an identical retry writes neither).
+ */
+export async function assertEventsMatchOutbox(db: pg.Client): Promise<{ events: number, outbox: number }> {
+  const row = await eventOutboxCounts(db)
   assert.equal(row.unmatched, 0, 'every event has exactly one upsert outbox row and every outbox row an event')
   assert.equal(row.outbox, row.events)
   return { events: row.events, outbox: row.outbox }

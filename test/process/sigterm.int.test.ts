@@ -8,6 +8,7 @@ import { batch, heartRate } from '../fixtures/healthkit/samples.ts'
 import { BASE_TEST_ENV } from '../helpers/app.ts'
 import { startServe, type ServeProcess } from '../helpers/bridge-process.ts'
 import { CANARY, recordCanary } from '../helpers/canaries.ts'
+import { eventOutboxCounts } from '../helpers/fleet.ts'
 import { createScratchDatabase, requirePostgres } from '../helpers/services.ts'
 
 const LOOPS = 4
@@ -92,16 +93,7 @@ async function storedCounts(url: string): Promise<{ byUuid: Set<string>, events:
   await client.connect()
   try {
     const { rows } = await client.query<{ source_record_id: string }>('SELECT source_record_id FROM events')
-    const counts = await client.query<{ events: number, outbox: number, unmatched: number }>(`SELECT
-      (SELECT count(*)::int FROM events) AS events,
-      (SELECT count(*)::int FROM outbox) AS outbox,
-      (SELECT count(*)::int FROM (
-        SELECT e.event_id FROM events e LEFT JOIN outbox o USING (event_id) GROUP BY e.event_id HAVING count(o.id) <> 1
-        UNION ALL
-        SELECT o.event_id FROM outbox o LEFT JOIN events e USING (event_id) WHERE e.event_id IS NULL OR o.op <> 'upsert'
-      ) AS bad) AS unmatched`)
-    const row = counts.rows[0]
-    assert.ok(row !== undefined)
+    const row = await eventOutboxCounts(client)
     return { byUuid: new Set(rows.map((r) => r.source_record_id)), ...row }
   } finally {
     await client.end()
