@@ -6,6 +6,7 @@ import {
   type CacheEntry, type CacheRead, type CacheState, type EventCache, type FillToken, type ForgetTarget, type LatestByMetric,
   type SeriesCompleteness, type SeriesPoint, type StoredPoint
 } from './cache.ts'
+import { ExpiringClaims } from './expiring-claims.ts'
 
 export interface MemoryCacheOptions {
   /** Lifetime of a latest picture and of a series after their last write, in seconds. */
@@ -94,10 +95,9 @@ export function createMemoryCache(options: MemoryCacheOptions): MemoryEventCache
   const cap = options.maxSeriesEntries
   const maxUsers = options.maxUsers ?? DEFAULT_MAX_USERS
   const maxTotalPoints = options.maxTotalPoints ?? DEFAULT_MAX_TOTAL_POINTS
-  const maxClaims = options.maxClaims ?? DEFAULT_MAX_CLAIMS
   const now = options.now ?? Date.now
   const users = new Map<string, UserEntry>()
-  const claims = new Map<string, number>()
+  const claims = new ExpiringClaims(options.maxClaims ?? DEFAULT_MAX_CLAIMS)
   let totalPoints = 0
   let lastGeneration = 0
   // Generation an evicted user reads as: at least the highest one evicted, so a token issued before an
@@ -243,22 +243,11 @@ export function createMemoryCache(options: MemoryCacheOptions): MemoryEventCache
     },
 
     async claimOnce(key, ttlSeconds) {
-      const nowMs = now()
-      const held = claims.get(key)
-      if (held !== undefined && held > nowMs) return false
-      claims.delete(key)
-      // Oldest first; a claim dropped early only lets a repeat through to the durable unique key.
-      for (const oldKey of claims.keys()) {
-        if (claims.size < maxClaims) break
-        claims.delete(oldKey)
-      }
-      claims.set(key, nowMs + ttlSeconds * 1000)
-      return true
+      return claims.claim(key, now(), ttlSeconds * 1000)
     },
 
     async isClaimed(key) {
-      const held = claims.get(key)
-      return held !== undefined && held > now()
+      return claims.isClaimed(key, now())
     },
 
     async state(): Promise<CacheState> {
