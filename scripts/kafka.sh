@@ -26,6 +26,8 @@
 # KAFKA_PORT (and KAFKA_CONTROLLER_PORT). A test that has to stop a broker (an outage under load) runs one
 # of these, so the shared broker other test files use at the same time never goes away. Example:
 #   KAFKA_INSTANCE=outage-42 KAFKA_PORT=19092 bash scripts/kafka.sh up | stop-broker | start-broker | down
+# KAFKA_ADVERTISED_PORT (default KAFKA_PORT) is the port the broker tells clients to connect to: a test puts a
+# fault proxy there, so every connection of every client (not only the bootstrap one) goes through it.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -260,8 +262,8 @@ start() {
   rm -f "$PID_FILE"
   [ "$keep" = 1 ] || rm -rf "$LOG_DIR"
   mkdir -p "$RUN" "$LOG_DIR"
-  sed -e "s#@PORT@#$PORT#g" -e "s#@CONTROLLER_PORT@#$CONTROLLER_PORT#g" -e "s#@DATA_DIR@#$DATA#g" \
-    "$HERE/server.properties" >"$PROPS"
+  sed -e "s#@ADVERTISED_PORT@#${KAFKA_ADVERTISED_PORT:-$PORT}#g" -e "s#@PORT@#$PORT#g" \
+    -e "s#@CONTROLLER_PORT@#$CONTROLLER_PORT#g" -e "s#@DATA_DIR@#$DATA#g" "$HERE/server.properties" >"$PROPS"
   printf 'PORT=%s\nCONTROLLER_PORT=%s\nRUNNING_VERSION=%s\n' "$PORT" "$CONTROLLER_PORT" "$KAFKA_VERSION" >"$STATE_FILE"
 
   local -a log_opts=(-Dkafka.logs.dir="$LOG_DIR" -Dlog4j2.configurationFile="$HERE/log4j2.properties")

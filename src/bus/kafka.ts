@@ -63,14 +63,30 @@ export function createKafkaPublisher(options: KafkaOptions): Publisher {
     retries: options.retries,
     retryDelay: 250
   }
-  const producer = new Producer({ ...base, idempotent: true, acks: -1, serializers: SERIALIZERS, autocreateTopics: false })
+  const newProducer = (): Producer<string, string, string, string> =>
+    new Producer({ ...base, idempotent: true, acks: -1, serializers: SERIALIZERS, autocreateTopics: false })
+  let producer = newProducer()
+  /** Every attempt of one send with the delays between them (the library's retryDelay is 250 ms). */
+  const sendDeadlineMs = options.requestTimeoutMs * (options.retries + 1) + 250 * options.retries
   let admin: Admin | undefined
+  /**
+   * After a send failed for want of the broker, the next one starts on fresh connections. A connection whose peer
+   * went silent (a hung broker, a black-holed link) is otherwise kept and every later request queues on it until
+   * the operating system gives up on it — publishing stayed stalled ~15 s after such a link came back. Messages of
+   * the failed send may still arrive (they stay in the outbox and are sent again): at-least-once, same event_id.
+   */
+  const replaceProducer = (): void => {
+    const stale = producer
+    producer = newProducer()
+    stale.close(true).catch(() => {})
+  }
 
   return {
     async send(messages: readonly BusMessage[]): Promise<void> {
       if (messages.length === 0) return
+      let deadline: NodeJS.Timeout | undefined
       try {
-        await producer.send({
+        const sent = producer.send({
           messages: messages.map((message) => ({
             topic: message.topic,
             key: message.key,
@@ -78,8 +94,19 @@ export function createKafkaPublisher(options: KafkaOptions): Publisher {
             headers: new Map(Object.entries(message.headers))
           }))
         })
+        // The client's own request timeout does not fire while a connection's peer is silent (measured: a send on a
+        // black-holed link hung ~30 s); past every attempt's time the send counts as failed.
+        const expired = new Promise<never>((_resolve, reject) => {
+          deadline = setTimeout(() => reject(new Error(`no answer from the broker within ${sendDeadlineMs} ms`)), sendDeadlineMs)
+        })
+        sent.catch(() => {})
+        await Promise.race([sent, expired])
       } catch (error) {
-        throw classify(error)
+        const failure = classify(error)
+        if (failure.kind === 'unavailable') replaceProducer()
+        throw failure
+      } finally {
+        clearTimeout(deadline)
       }
     },
     async ensureTopics(topics: readonly string[]): Promise<void> {

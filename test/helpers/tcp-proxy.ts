@@ -45,11 +45,13 @@ export async function startTcpProxy(t: TestContext, targetHost: string, targetPo
         return
       }
       held++
+      // Due `delayMs` after it arrived, and never before the chunk ahead of it: latency, not a rate limit.
+      const dueAtMs = performance.now() + delayMs
       tail = tail.then(() => new Promise<void>((resolve) => setTimeout(() => {
         held--
         if (!to.destroyed && !silenced.has(from)) to.write(chunk)
         resolve()
-      }, delayMs)))
+      }, Math.max(0, dueAtMs - performance.now()))))
     })
   }
 

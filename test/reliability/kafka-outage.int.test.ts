@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { createServer } from 'node:net'
 import { describe, test, type TestContext } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
@@ -9,7 +8,9 @@ import { REPO_ROOT } from '../helpers/bridge-process.ts'
 import { DeliveryChecker, assertNothingLost } from '../helpers/checker.ts'
 import { assertEventsMatchOutbox, assertPerUserOrder, formatOutcomes, pendingOutbox, startFleet, waitForOutboxDrained } from '../helpers/fleet.ts'
 import { readTopic } from '../helpers/kafka.ts'
+import { freePort } from '../helpers/redis-server.ts'
 import { deferCleanup, requireService } from '../helpers/services.ts'
+import { startTcpProxy } from '../helpers/tcp-proxy.ts'
 import { startSteadyLoad, type AttemptRecord } from '../helpers/steady-load.ts'
 
 /**
@@ -25,17 +26,10 @@ const UPLOADS_PER_SECOND = 10
 const SAMPLES_PER_UPLOAD = 10
 /** The private broker is small: a few thousand messages, one topic pair. */
 const BROKER_HEAP = '-Xms64m -Xmx256m'
+/** How long each fault of the Kafka link lasts (blackhole, reset, latency). */
+const LINK_FAULT_MS = 15_000
 
 const run = promisify(execFile)
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  if (address === null || typeof address === 'string') throw new Error('no port')
-  return address.port
-}
 
 interface PrivateBroker {
   brokers: string[]
@@ -47,14 +41,17 @@ interface PrivateBroker {
  * A broker of this test alone (own ports, run and data directories), taken down when the test ends. Undefined
  * when it cannot start here (no Java, jars not downloadable): skipped locally, a failure with CI=true.
  */
-async function startPrivateBroker(t: TestContext): Promise<PrivateBroker | undefined> {
-  const port = await freePort()
+async function startPrivateBroker(
+  t: TestContext, listen: { port: number, advertisedPort: number } | undefined = undefined
+): Promise<PrivateBroker | undefined> {
+  const port = listen?.port ?? await freePort()
   let controllerPort = await freePort()
-  while (controllerPort === port) controllerPort = await freePort()
+  while (controllerPort === port || controllerPort === listen?.advertisedPort) controllerPort = await freePort()
   const env = {
     ...process.env,
     KAFKA_INSTANCE: `f4-${process.pid}-${randomBytes(3).toString('hex')}`,
     KAFKA_PORT: String(port),
+    KAFKA_ADVERTISED_PORT: String(listen?.advertisedPort ?? port),
     KAFKA_CONTROLLER_PORT: String(controllerPort),
     KAFKA_HEAP_OPTS: BROKER_HEAP
   }
@@ -72,7 +69,7 @@ async function startPrivateBroker(t: TestContext): Promise<PrivateBroker | undef
     if (!requireService(t, reason, 'a private Kafka broker (KAFKA_INSTANCE with scripts/kafka.sh)', 'bash scripts/kafka.sh download (needs Java 17)')) return undefined
   }
   deferCleanup(t, async () => { await script('down') })
-  return { brokers: [`127.0.0.1:${port}`], script }
+  return { brokers: [`127.0.0.1:${listen?.advertisedPort ?? port}`], script }
 }
 
 interface Readyz {
@@ -184,6 +181,63 @@ describe('Kafka outage under steady load (private broker, bridge process, Postgr
       `broker stop ${stopMs} ms, start ${startMs} ms; backlog drained ${drainMs} ms after restart (all settled in ${recoveredIn} ms); ` +
       `per-user order kept for ${users} users, sample-index inversions on the topic=${inversions}; ` +
       `probe connection errors (retried)=${probeErrors.length}${probeErrors.length === 0 ? '' : ` [${probeErrors.join('; ')}]`}`)
+  })
+
+  test('F7: the Kafka link through a fault proxy (blackhole, RST, 1 s latency): uploads stay 2xx, the outbox holds the backlog, publishing resumes after each restore; nothing lost', async (t) => {
+    // The broker advertises the proxy's port, so every connection of the relay (and of the test's consumer) runs
+    // through the proxy, not only the bootstrap one.
+    const brokerPort = await freePort()
+    const proxy = await startTcpProxy(t, '127.0.0.1', brokerPort)
+    const broker = await startPrivateBroker(t, { port: brokerPort, advertisedPort: proxy.port })
+    if (broker === undefined) return
+    const topic = `bb-f7k-${randomBytes(5).toString('hex')}`
+    const fleet = await startFleet(t, 'f7-kafka', 1, USERS, {
+      KAFKA_BROKERS: broker.brokers.join(','), KAFKA_TOPIC: topic, KAFKA_DLQ_TOPIC: `${topic}.dlq`
+    })
+    if (fleet === undefined) return
+    const base = fleet.nodes[0]!.serve.address
+    const checker = new DeliveryChecker()
+    const attempts: AttemptRecord[] = []
+    const load = startSteadyLoad({
+      target: fleet.target, headersFor: fleet.headersFor, users: USERS, checker, uploadsPerSecond: UPLOADS_PER_SECOND,
+      samplesPerUpload: SAMPLES_PER_UPLOAD, runId: `f7k-${randomBytes(4).toString('hex')}`, requestTimeoutMs: 15_000,
+      onAttempt: (attempt) => attempts.push(attempt)
+    })
+    t.after(() => load.stop(0).catch(() => {}))
+    await load.waitForAcknowledged(20)
+    await waitForOutboxDrained(fleet.db, 30_000)
+    assert.ok(proxy.accepted > 0, 'the relay connects through the proxy')
+
+    const figures: string[] = []
+    const faults: Array<[string, () => void]> = [
+      ['blackhole', () => proxy.blackhole()], ['reset', () => proxy.cut()], ['latency 1 s', () => proxy.latency(1000)]
+    ]
+    for (const [name, inject] of faults) {
+      inject()
+      const started = performance.now()
+      const ackedBefore = checker.acknowledgedCount
+      await sleep(LINK_FAULT_MS)
+      const ended = performance.now()
+      const during = attempts.filter((attempt) => attempt.startedMs >= started && attempt.endedMs <= ended)
+      assert.deepEqual(during.filter((attempt) => !attempt.ok).map((attempt) => attempt.outcome), [], `every upload got a 2xx during ${name}`)
+      assert.ok(checker.acknowledgedCount > ackedBefore, `uploads were acknowledged during ${name}`)
+      const pending = await pendingOutbox(fleet.db)
+      const state = (await readyz(base)).kafka
+      proxy.restore()
+      const drainMs = await waitForOutboxDrained(fleet.db, 90_000)
+      figures.push(`${name}: ${during.length} uploads all 2xx, outbox ${pending} pending at the end (kafka ${state}), drained ${drainMs} ms after restore`)
+    }
+    const stats = await load.stop(30_000)
+    await waitForOutboxDrained(fleet.db, 60_000)
+    const { events } = await assertEventsMatchOutbox(fleet.db)
+    const messages = await readTopic(topic, events, 90_000, (read) => new Set(read.map((message) => message.headers.event_id)).size, broker.brokers)
+    const result = await checker.reconcile(fleet.db, messages)
+    assertNothingLost(result)
+    assert.equal(result.published?.distinctEvents, events, 'the topic holds exactly the stored events')
+    await assertPerUserOrder(fleet.db, messages)
+    t.diagnostic(`F7 Kafka link (${LINK_FAULT_MS / 1000} s each): ${figures.join('; ')}; uploads=${stats.uploads} ` +
+      `outcomes=[${formatOutcomes(stats.outcomes)}] samples acknowledged=${result.acknowledged} stored=${result.stored} ` +
+      `published messages=${result.published?.messages} (distinct ${result.published?.distinctEvents}, repeats ${result.published?.repeats}, all identical)`)
   })
 })
 
