@@ -5,6 +5,7 @@ import { describeError } from '../lib/logger.ts'
 import { createLocalBudget, type RequestBudget } from '../providers/client/rate-budget.ts'
 import type { Coordination } from './coordination.ts'
 import { createRedisBudget } from './redis-budget.ts'
+import { isUnansweredOnReadyConnection } from './redis-connection.ts'
 
 export interface RedisCoordinationOptions {
   url: string
@@ -29,8 +30,6 @@ interface UnlockCommand {
 
 /** How often at most the fallback to a per-node budget is logged while Redis stays down. */
 const FALLBACK_LOG_EVERY_MS = 60_000
-/** ioredis's rejection of a command unanswered within `commandTimeout`; stable across ioredis 5.x. */
-const COMMAND_TIMEOUT_MESSAGE = 'Command timed out'
 /** Commands timing out with no answer in between for this long (ms) mean a silent link, not a slow Redis. */
 const SILENT_LINK_MS = 1000
 
@@ -66,7 +65,7 @@ export async function createRedisCoordination(options: RedisCoordinationOptions)
       silentSinceMs = undefined
       return result
     } catch (error) {
-      if (error instanceof Error && error.message === COMMAND_TIMEOUT_MESSAGE && client.status === 'ready') {
+      if (isUnansweredOnReadyConnection(client, error)) {
         const nowMs = performance.now()
         silentSinceMs ??= nowMs
         if (nowMs - silentSinceMs >= SILENT_LINK_MS) {

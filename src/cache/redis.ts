@@ -7,6 +7,7 @@ import {
   type CacheEntry, type CacheRead, type CacheState, type EventCache, type FillToken, type LatestByMetric,
   type SeriesPoint, type StoredPoint
 } from './cache.ts'
+import { isUnansweredOnReadyConnection } from './redis-connection.ts'
 import { FILL_LATEST_SCRIPT, FILL_SERIES_SCRIPT, READ_SERIES_SCRIPT, RECORD_SCRIPT } from './redis-scripts.ts'
 
 export interface RedisCacheOptions {
@@ -59,8 +60,6 @@ const USERS_PER_PIPELINE = 500
 const MIN_GENERATION_TTL_SECONDS = 3600
 /** One log line per this interval for refused commands (a bug, not an outage, so not a state change). */
 const REFUSAL_LOG_INTERVAL_MS = 60_000
-/** ioredis's rejection of a command unanswered within `commandTimeout`; stable across ioredis 5.x. */
-const COMMAND_TIMEOUT_MESSAGE = 'Command timed out'
 /** Redis reply codes that mean "not available now" rather than "this command is wrong". */
 const UNAVAILABLE_REPLY_CODES = new Set(['LOADING', 'BUSY', 'READONLY', 'MASTERDOWN', 'TRYAGAIN', 'CLUSTERDOWN'])
 
@@ -231,7 +230,7 @@ export async function createRedisCache(options: RedisCacheOptions): Promise<Even
       // A probe unanswered on a connection that claims to be ready means a silent link: a half-open connection
       // (a peer or a middlebox gone without a reset) that nothing would close for tens of minutes, while the
       // cache stayed bypassed. Dial again; the probe interval bounds how often.
-      if (operation === 'ping' && error instanceof Error && error.message === COMMAND_TIMEOUT_MESSAGE && client.status === 'ready') {
+      if (operation === 'ping' && isUnansweredOnReadyConnection(client, error)) {
         client.disconnect(true)
       }
     }

@@ -43,8 +43,8 @@ export function isUnavailable(error: unknown): boolean {
   // pg reports pool and socket loss, and its own query deadline, with these messages and no code; they are
   // stable across pg 8.x.
   const message = (error as { message?: unknown }).message
-  return typeof message === 'string' &&
-    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Query read timeout/.test(message)
+  return isClientTimeout(error) || (typeof message === 'string' &&
+    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(message))
 }
 
 /** Whether pg gave up on a statement client-side: the statement may still run, the connection is unusable. */
