@@ -37,6 +37,7 @@ import { OUTBOX_LANES } from '../../src/storage/outbox-repository.ts'
 import { createPostgresDatabase } from '../../src/storage/postgres.ts'
 import { migrate } from '../../src/storage/migrate.ts'
 import { docsFile, updateDocsSection } from '../lib/docs.ts'
+import { DEPLOYED_NODE_FLAGS } from '../lib/node-flags.ts'
 import { runBenchmark } from '../lib/run.ts'
 import { describeMachine, type Machine } from '../lib/environment.ts'
 import { CLOCK_TICKS, backendCpu, cpuDelta, cpuMs, loadAverage, machineBusyMs, ownCpuMs } from '../lib/proc.ts'
@@ -214,7 +215,7 @@ const liveNodes = new Set<Node>()
 async function startNode(mode: 'relay' | 'raw', env: Record<string, string>): Promise<Node> {
   const child: ChildProcess = fork(NODE_SCRIPT, [], {
     execPath: process.execPath,
-    execArgv: [...nodeOptions],
+    execArgv: [...DEPLOYED_NODE_FLAGS, ...nodeOptions],
     env: {
       ...process.env, ...SECRETS, ...env,
       BENCH_MODE: mode, KAFKA_BROKERS: BROKERS.join(','), LOG_LEVEL: 'warn', LOG_FORMAT: 'json', BENCH_PROFILE: profiling ? '1' : '0',

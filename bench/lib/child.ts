@@ -4,6 +4,7 @@
  * runs in its own process so its CPU time and memory are its own.
  */
 import { fork, type ChildProcess } from 'node:child_process'
+import { DEPLOYED_NODE_FLAGS } from './node-flags.ts'
 
 export interface ChildServer {
   child: ChildProcess
@@ -17,7 +18,7 @@ export interface ChildServer {
 
 export interface ChildServerOptions {
   env: Record<string, string | undefined>
-  /** Node flags of the child (experiments, profiling); none by default. */
+  /** Node flags of the child (experiments, profiling), after the deployed ones (bin/node-flags) that they override. */
   execArgv?: readonly string[]
   /** How long a graceful stop may take before the child is killed, in ms. */
   stopTimeoutMs?: number
@@ -28,7 +29,7 @@ const liveServers = new Set<ChildServer>()
 export async function startChildServer(script: URL, options: ChildServerOptions): Promise<ChildServer> {
   const child = fork(script, [], {
     execPath: process.execPath,
-    execArgv: [...options.execArgv ?? []],
+    execArgv: [...DEPLOYED_NODE_FLAGS, ...options.execArgv ?? []],
     env: options.env,
     // The child's warnings go to our stderr with the progress lines.
     stdio: ['ignore', 2, 2, 'ipc']

@@ -1,6 +1,7 @@
 /** The machine a benchmark ran on, as every results header records it. */
 import { readFileSync } from 'node:fs'
 import os from 'node:os'
+import { DEPLOYED_NODE_FLAGS } from './node-flags.ts'
 import { adminQuery } from './scratch-db.ts'
 
 export interface Machine {
@@ -8,6 +9,7 @@ export interface Machine {
   cpu: string
   cores: number
   ramGb: number
+  /** The Node version, with the flags the bridge processes run with (bin/node-flags). */
   node: string
   postgres: string
   postgresSettings: Record<string, string>
@@ -33,7 +35,7 @@ export async function describeMachine(): Promise<Machine> {
     cpu,
     cores: os.availableParallelism(),
     ramGb: Math.round(os.totalmem() / 1024 ** 3),
-    node: process.version,
+    node: `${process.version} (bridge processes: ${DEPLOYED_NODE_FLAGS.join(' ')})`,
     postgres: version?.server_version ?? 'unknown',
     postgresSettings: Object.fromEntries(settings.map((row) => [row.name, formatSetting(row.setting, row.unit)]))
   }

@@ -24,6 +24,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
 import { startOuraSimulator, type OuraNotificationInput, type OuraSimulator } from '../../src/simulators/oura/index.ts'
 import type { OuraDataType } from '../../src/providers/oura/documents.ts'
+import { DEPLOYED_NODE_FLAGS } from '../lib/node-flags.ts'
 import { updateDocsSection } from '../lib/docs.ts'
 import { describeMachine } from '../lib/environment.ts'
 import { backendCpu, cpuDelta, cpuMs, ownCpuMs } from '../lib/proc.ts'
@@ -183,7 +184,7 @@ async function main(): Promise<void> {
   }
   const profile = args['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir=bench/results/profiles'] : []
   for (const [i, port] of ports.entries()) {
-    bridges.push(spawn(process.execPath, [...profile, 'src/main.ts', 'serve'], {
+    bridges.push(spawn(process.execPath, [...DEPLOYED_NODE_FLAGS, ...profile, 'src/main.ts', 'serve'], {
       env: { ...sharedEnv, PORT: String(port), PUBLIC_BASE_URL: baseUrls[i]! }, stdio: ['ignore', 'ignore', 'inherit']
     }))
   }

@@ -653,6 +653,8 @@ interface Memory {
   rssAtEndMb: number
   peakRssMb: number
   heapUsedAtEndMb: number
+  heapTotalAtEndMb: number
+  externalAtEndMb: number
 }
 
 interface Correctness {
@@ -898,7 +900,9 @@ async function main(): Promise<void> {
       rssAfterWarmupMb: arm.usageAfterWarmup!.rssBytes / MB,
       rssAtEndMb: arm.usageAtEnd!.rssBytes / MB,
       peakRssMb: arm.usageAtEnd!.maxRssKb / 1024,
-      heapUsedAtEndMb: arm.usageAtEnd!.heapUsedBytes / MB
+      heapUsedAtEndMb: arm.usageAtEnd!.heapUsedBytes / MB,
+      heapTotalAtEndMb: arm.usageAtEnd!.heapTotalBytes / MB,
+      externalAtEndMb: arm.usageAtEnd!.externalBytes / MB
     }))
     const correctness: Correctness[] = []
     for (const arm of arms.values()) {
@@ -919,7 +923,7 @@ async function main(): Promise<void> {
         `loop ${(100 * s.serverLoopBusy).toFixed(0)} % | other ${s.otherCores.toFixed(2)} cores` +
         (s.ratio === undefined ? '' : ` | ratio ${s.ratio.median.toFixed(2)} [${s.ratio.min.toFixed(2)}–${s.ratio.max.toFixed(2)}]`))
     }
-    for (const m of memory) log(`${m.arm}: RSS ${m.rssAfterWarmupMb.toFixed(0)} → ${m.rssAtEndMb.toFixed(0)} MiB, peak ${m.peakRssMb.toFixed(0)} MiB`)
+    for (const m of memory) log(`${m.arm}: RSS ${m.rssAfterWarmupMb.toFixed(0)} → ${m.rssAtEndMb.toFixed(0)} MiB, peak ${m.peakRssMb.toFixed(0)} MiB; at end heap ${m.heapUsedAtEndMb.toFixed(0)} of ${m.heapTotalAtEndMb.toFixed(0)} MiB, external ${m.externalAtEndMb.toFixed(0)} MiB`)
     for (const c of correctness) log(`${c.arm}: ${c.ok} × 200, receipts ${c.receipts ?? '—'} ${JSON.stringify(c.statuses)}`)
     for (const t of targets) log(`${t.met ? 'ok  ' : 'MISS'} ${t.name}: ${t.detail}`)
 

@@ -49,6 +49,9 @@ export interface Usage {
   /** Peak resident set size since start (getrusage ru_maxrss), in KiB. */
   maxRssKb: number
   heapUsedBytes: number
+  /** V8 heap reserved (heapTotal) and memory outside it (external: Buffers and ArrayBuffers included). */
+  heapTotalBytes: number
+  externalBytes: number
   /** performance.eventLoopUtilization() since start: time the loop was busy and idle, in ms. */
   eluActiveMs: number
   eluIdleMs: number
@@ -223,6 +226,8 @@ function usage(): Usage {
     rssBytes: memory.rss,
     maxRssKb: process.resourceUsage().maxRSS,
     heapUsedBytes: memory.heapUsed,
+    heapTotalBytes: memory.heapTotal,
+    externalBytes: memory.external,
     eluActiveMs: elu.active,
     eluIdleMs: elu.idle
   }

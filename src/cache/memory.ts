@@ -23,8 +23,9 @@ export interface MemoryCacheOptions {
 }
 
 const DEFAULT_MAX_USERS = 10_000
-const DEFAULT_MAX_TOTAL_POINTS = 1_000_000
-const DEFAULT_MAX_CLAIMS = 100_000
+// ≈ 30 MB: the node's whole memory budget is 300 MB resident (docs/architecture.md, "In-process bounds").
+const DEFAULT_MAX_TOTAL_POINTS = 200_000
+const DEFAULT_MAX_CLAIMS = 50_000
 
 /** A fixed-capacity ring: appends are O(1) and overwrite the oldest point once full. */
 class Ring<T> {
