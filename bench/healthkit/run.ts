@@ -634,7 +634,7 @@ async function main(): Promise<void> {
   const rss: RssResult[] = []
   if (!flags['skip-rss']) {
     for (const variant of serverNodeOptions.length > 0 ? [serverNodeOptions] : RSS_VARIANTS) {
-      const label = variant.length === 0 ? 'default flags' : variant.join(' ')
+      const label = variant.length === 0 ? 'deployed flags' : variant.join(' ')
       log(`streaming ${BIG_UPLOAD_SAMPLES.toLocaleString('en-US')} samples in one request to a fresh server process (${label})`)
       const fresh = await startServer(appUrl, variant)
       try {
