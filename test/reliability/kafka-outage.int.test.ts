@@ -72,6 +72,30 @@ async function startPrivateBroker(
   return { brokers: [`127.0.0.1:${listen?.advertisedPort ?? port}`], script }
 }
 
+/**
+ * One bridge node publishing to `broker` (a fresh topic pair) under steady upload load, returned once the first
+ * uploads are acknowledged and published: the healthy starting point every fault here departs from. Undefined
+ * when the fleet cannot start here (skipped locally, a failure with CI=true).
+ */
+async function startPublishingFleet(t: TestContext, name: string, broker: PrivateBroker) {
+  const topic = `bb-${name}-${randomBytes(5).toString('hex')}`
+  const fleet = await startFleet(t, name, 1, USERS, {
+    KAFKA_BROKERS: broker.brokers.join(','), KAFKA_TOPIC: topic, KAFKA_DLQ_TOPIC: `${topic}.dlq`
+  })
+  if (fleet === undefined) return undefined
+  const checker = new DeliveryChecker()
+  const attempts: AttemptRecord[] = []
+  const load = startSteadyLoad({
+    target: fleet.target, headersFor: fleet.headersFor, users: USERS, checker, uploadsPerSecond: UPLOADS_PER_SECOND,
+    samplesPerUpload: SAMPLES_PER_UPLOAD, runId: `${name}-${randomBytes(4).toString('hex')}`, requestTimeoutMs: 15_000,
+    onAttempt: (attempt) => attempts.push(attempt)
+  })
+  t.after(() => load.stop(0).catch(() => {}))
+  await load.waitForAcknowledged(20)
+  await waitForOutboxDrained(fleet.db, 30_000)
+  return { topic, fleet, checker, attempts, load }
+}
+
 interface Readyz {
   status: number
   kafka: string
@@ -106,28 +130,14 @@ describe('Kafka outage under steady load (private broker, bridge process, Postgr
   test(`F4: the broker down for ${Math.round(OUTAGE_MS / 1000)} s: uploads keep getting 2xx, the outbox grows, then drains in per-user order; nothing lost`, async (t) => {
     const broker = await startPrivateBroker(t)
     if (broker === undefined) return
-    const topic = `bb-f4-${randomBytes(5).toString('hex')}`
-    const fleet = await startFleet(t, 'f4', 1, USERS, {
-      KAFKA_BROKERS: broker.brokers.join(','), KAFKA_TOPIC: topic, KAFKA_DLQ_TOPIC: `${topic}.dlq`
-    })
-    if (fleet === undefined) return
+    const publishing = await startPublishingFleet(t, 'f4', broker)
+    if (publishing === undefined) return
+    const { topic, fleet, checker, attempts, load } = publishing
     const node = fleet.nodes[0]!.serve
     const base = node.address
     // A bridge that dies during the outage is the failure to report, not the probes' refused connections after it.
     let died: string | undefined
     void node.exited.then((status) => { died = `the bridge exited (code ${status.code}, signal ${status.signal})` })
-    const checker = new DeliveryChecker()
-    const attempts: AttemptRecord[] = []
-    const load = startSteadyLoad({
-      target: fleet.target, headersFor: fleet.headersFor, users: USERS, checker, uploadsPerSecond: UPLOADS_PER_SECOND,
-      samplesPerUpload: SAMPLES_PER_UPLOAD, runId: `f4-${randomBytes(4).toString('hex')}`, requestTimeoutMs: 15_000,
-      onAttempt: (attempt) => attempts.push(attempt)
-    })
-    t.after(() => load.stop(0).catch(() => {}))
-
-    // Publishing works before the fault.
-    await load.waitForAcknowledged(20)
-    await waitForOutboxDrained(fleet.db, 30_000)
     assert.equal((await readyz(base)).kafka, 'up')
 
     const stopMs = await broker.script('stop-broker')
@@ -190,22 +200,10 @@ describe('Kafka outage under steady load (private broker, bridge process, Postgr
     const proxy = await startTcpProxy(t, '127.0.0.1', brokerPort)
     const broker = await startPrivateBroker(t, { port: brokerPort, advertisedPort: proxy.port })
     if (broker === undefined) return
-    const topic = `bb-f7k-${randomBytes(5).toString('hex')}`
-    const fleet = await startFleet(t, 'f7-kafka', 1, USERS, {
-      KAFKA_BROKERS: broker.brokers.join(','), KAFKA_TOPIC: topic, KAFKA_DLQ_TOPIC: `${topic}.dlq`
-    })
-    if (fleet === undefined) return
+    const publishing = await startPublishingFleet(t, 'f7k', broker)
+    if (publishing === undefined) return
+    const { topic, fleet, checker, attempts, load } = publishing
     const base = fleet.nodes[0]!.serve.address
-    const checker = new DeliveryChecker()
-    const attempts: AttemptRecord[] = []
-    const load = startSteadyLoad({
-      target: fleet.target, headersFor: fleet.headersFor, users: USERS, checker, uploadsPerSecond: UPLOADS_PER_SECOND,
-      samplesPerUpload: SAMPLES_PER_UPLOAD, runId: `f7k-${randomBytes(4).toString('hex')}`, requestTimeoutMs: 15_000,
-      onAttempt: (attempt) => attempts.push(attempt)
-    })
-    t.after(() => load.stop(0).catch(() => {}))
-    await load.waitForAcknowledged(20)
-    await waitForOutboxDrained(fleet.db, 30_000)
     assert.ok(proxy.accepted > 0, 'the relay connects through the proxy')
 
     const figures: string[] = []
