@@ -100,9 +100,11 @@ export async function createRedisCache(options: RedisCacheOptions): Promise<Even
     // Commands unanswered when a connection drops already counted as failed (their users are remembered);
     // replaying them after the reconnect could land after the invalidation that superseded them.
     autoResendUnfulfilledCommands: false,
-    // Commands issued in the same tick by concurrent requests go out in one write: on a small machine each
-    // socket write costs more than the command itself.
-    enableAutoPipelining: true,
+    // Off on purpose: auto-pipelining wraps every command in a Pipeline of its own at moderate rates, and those
+    // objects live long enough to be promoted (~3 KB per command), so full collections came every 1-2 s and set
+    // the intake's p99 at 1,000/s (9-13 ms, 4-5 ms without). Saturation throughput was no better with it
+    // (docs/benchmarks.md, webhook notes). Batches that matter are pipelined explicitly.
+    enableAutoPipelining: false,
     connectTimeout: connectTimeoutMs,
     retryStrategy: (attempt) => Math.min(RECONNECT_BASE_MS * 2 ** attempt, RECONNECT_MAX_MS)
   }) as ScriptedRedis
