@@ -4,9 +4,10 @@ import {
   collectNewest, decideFill, decideLatest, groupCommitted, groupForget, mergeSeriesFill, newestPoints,
   publicPoint, toEntry, toStoredPoint,
   type CacheEntry, type CacheRead, type CacheState, type EventCache, type FillToken, type ForgetTarget, type LatestByMetric,
-  type SeriesCompleteness, type SeriesPoint, type StoredPoint
+  type SeriesCompleteness, type SeriesPoint
 } from './cache.ts'
 import { ExpiringClaims } from './expiring-claims.ts'
+import { PointRing } from './point-ring.ts'
 
 export interface MemoryCacheOptions {
   /** Lifetime of a latest picture and of a series after their last write, in seconds. */
@@ -15,7 +16,7 @@ export interface MemoryCacheOptions {
   maxSeriesEntries: number
   /** Users held at once; the least recently used go first. */
   maxUsers?: number
-  /** Series points held across all users; bounds memory (≈ 150 bytes a point). */
+  /** Series points held across all users; bounds memory (≈ 50 bytes a point, see point-ring.ts). */
   maxTotalPoints?: number
   /** Claims held at once; a claim dropped early only sends a repeat to the durable unique key. */
   maxClaims?: number
@@ -23,52 +24,12 @@ export interface MemoryCacheOptions {
 }
 
 const DEFAULT_MAX_USERS = 10_000
-// ≈ 30 MB: the node's whole memory budget is 300 MB resident (docs/architecture.md, "In-process bounds").
+// ≈ 22 MB (point-ring.ts): the node's whole memory budget is 300 MB resident (docs/architecture.md, "In-process bounds").
 const DEFAULT_MAX_TOTAL_POINTS = 200_000
 const DEFAULT_MAX_CLAIMS = 50_000
 
-/** A fixed-capacity ring: appends are O(1) and overwrite the oldest point once full. */
-class Ring<T> {
-  readonly capacity: number
-  #items: T[] = []
-  #oldest = 0
-
-  constructor(capacity: number) {
-    this.capacity = capacity
-  }
-
-  get size(): number {
-    return this.#items.length
-  }
-
-  /** Returns true when the oldest item was overwritten. */
-  push(item: T): boolean {
-    if (this.#items.length < this.capacity) {
-      this.#items.push(item)
-      return false
-    }
-    this.#items[this.#oldest] = item
-    this.#oldest = (this.#oldest + 1) % this.capacity
-    return true
-  }
-
-  /** Item `index` counted from the newest (0). */
-  fromNewest(index: number): T | undefined {
-    if (index >= this.#items.length) return undefined
-    return this.#items[(this.#oldest + this.#items.length - 1 - index) % this.#items.length]
-  }
-
-  *newestFirst(): Generator<T> {
-    for (let index = 0; index < this.#items.length; index++) yield this.fromNewest(index)!
-  }
-
-  oldestFirst(): T[] {
-    return [...this.#items.slice(this.#oldest), ...this.#items.slice(0, this.#oldest)]
-  }
-}
-
 interface Series {
-  ring: Ring<StoredPoint>
+  ring: PointRing
   completeness: SeriesCompleteness | undefined
   expiresAtMs: number
 }
@@ -158,7 +119,7 @@ export function createMemoryCache(options: MemoryCacheOptions): MemoryEventCache
         series = undefined
       }
       if (series === undefined) {
-        series = { ring: new Ring(cap), completeness: undefined, expiresAtMs }
+        series = { ring: new PointRing(cap), completeness: undefined, expiresAtMs }
         user.series.set(metric, series)
       }
       if (!series.ring.push(toStoredPoint(entry))) totalPoints++
@@ -236,7 +197,7 @@ export function createMemoryCache(options: MemoryCacheOptions): MemoryEventCache
         existing?.ring.oldestFirst() ?? [], existing?.completeness, newestFirst.map((event) => toStoredPoint(toEntry(event))),
         newestFirst.length < limit, cap)
       dropSeries(user, metric)
-      const series: Series = { ring: new Ring(cap), completeness: merged.completeness, expiresAtMs: now() + ttlMs }
+      const series: Series = { ring: new PointRing(cap), completeness: merged.completeness, expiresAtMs: now() + ttlMs }
       for (const point of merged.points) series.ring.push(point)
       totalPoints += series.ring.size
       user.series.set(metric, series)
