@@ -2,7 +2,7 @@
  * Soak (`npm run bench:soak -- --duration 10m`, or `runSoak(options)` from another runner): the bridge under a
  * fixed arrival rate of signed Oura notifications for a long time, watched window by window for growth.
  *
- *   node bench/soak/run.ts [--duration 10m] [--rate 250] [--window 60s] [--users 100] [--workers 40]
+ *   node bench/soak/run.ts [--duration 10m] [--warmup 6m] [--rate 250] [--window 60s] [--users 100] [--workers 40]
  *                          [--redis] [--kafka] [--drain-timeout 10m] [--keep-db] [--no-write]
  *                          [--no-vacuum] [--bridge-env KEY=VALUE …] [--node-options '<flags of the bridge>']
  *
@@ -78,7 +78,15 @@ const KAFKA_PARTITIONS = 16
 const CONNECT_CONCURRENCY = 8
 
 export interface SoakOptions {
+  /** The measured load, in ms; trends are fitted over its windows. */
   durationMs: number
+  /**
+   * Load at the same rate before the measured duration, in ms: its windows are reported but not fitted. A node on
+   * the in-process cache fills its bounded caches (series points, dedup claims) for minutes before its memory
+   * levels off; that filling is not a leak, so a steady-state verdict needs it behind the fit. Without it the
+   * first minute (a quarter of short runs) of the duration is the warm-up.
+   */
+  warmupMs?: number
   ratePerSecond?: number
   /** Length of a report row; default by duration (60 s from 5 min, 30 s from 2 min, else 10 s). */
   windowMs?: number
@@ -106,7 +114,11 @@ export interface SoakOptions {
   log?: (message: string) => void
 }
 
-type Settings = Required<Omit<SoakOptions, 'log' | 'command'>> & { warmupMs: number, command: string }
+type Settings = Required<Omit<SoakOptions, 'log' | 'command'>> & {
+  /** Warm-up plus duration: the length of the load's timeline. */
+  timelineMs: number
+  command: string
+}
 
 export interface Cores {
   bridge: number
@@ -297,13 +309,16 @@ function defaultWindowMs(durationMs: number): number {
 
 function settle(options: SoakOptions): Settings {
   const durationMs = Math.round(options.durationMs / 1000) * 1000
+  const explicitWarmupMs = options.warmupMs === undefined ? undefined : Math.round(options.warmupMs / 1000) * 1000
   const windowMs = options.windowMs ?? defaultWindowMs(durationMs)
   const settings: Settings = {
     durationMs,
     ratePerSecond: options.ratePerSecond ?? DEFAULT_RATE_PER_SECOND,
     windowMs,
-    // The first minute, or the first quarter of a short run, warms up (JIT, pools, V8 sizing its heap).
-    warmupMs: Math.min(WARMUP_MAX_MS, Math.ceil(durationMs / 4 / windowMs) * windowMs),
+    // Without an explicit warm-up, the first minute, or the first quarter of a short run, warms up (JIT, pools,
+    // V8 sizing its heap).
+    warmupMs: explicitWarmupMs ?? Math.min(WARMUP_MAX_MS, Math.ceil(durationMs / 4 / windowMs) * windowMs),
+    timelineMs: durationMs + (explicitWarmupMs ?? 0),
     users: options.users ?? 100,
     workers: options.workers ?? 40,
     redis: options.redis ?? false,
@@ -317,6 +332,9 @@ function settle(options: SoakOptions): Settings {
     command: options.command ?? `node bench/soak/run.ts --duration ${fmtDuration(durationMs)} --rate ${options.ratePerSecond ?? DEFAULT_RATE_PER_SECOND}`
   }
   if (!(durationMs >= 10_000)) throw new Error('the duration must be at least 10 s')
+  if (explicitWarmupMs !== undefined && !(explicitWarmupMs >= 0 && explicitWarmupMs % windowMs === 0)) {
+    throw new Error(`the warm-up must be a whole number of windows (${windowMs / 1000} s)`)
+  }
   if (!(windowMs >= SAMPLE_MS && windowMs % SAMPLE_MS === 0)) throw new Error(`the window must be a multiple of ${SAMPLE_MS / 1000} s`)
   if (!(settings.ratePerSecond > 0)) throw new Error('the rate must be positive')
   if (!Number.isInteger(settings.users) || settings.users < 1) throw new Error('--users must be a positive integer')
@@ -440,10 +458,12 @@ async function soak(settings: Settings, resources: Resources, log: (message: str
   const runStartedMs = performance.now()
   const startedAt = new Date().toISOString()
   const machine = await describeMachine()
-  const { durationMs, ratePerSecond: rate, windowMs } = settings
-  const windowCount = Math.ceil(durationMs / windowMs)
-  const total = Math.round(rate * durationMs / 1000)
-  log(`${fmtDuration(durationMs)} at ${fmtInt(rate)}/s (${fmtInt(total)} notifications), windows of ${windowMs / 1000} s, ` +
+  // The load's timeline is the warm-up plus the measured duration; only trends look at the difference.
+  const { durationMs, timelineMs, ratePerSecond: rate, windowMs } = settings
+  const windowCount = Math.ceil(timelineMs / windowMs)
+  const total = Math.round(rate * timelineMs / 1000)
+  const warmupText = timelineMs === durationMs ? '' : ` after a warm-up of ${fmtDuration(settings.warmupMs)}`
+  log(`${fmtDuration(durationMs)}${warmupText} at ${fmtInt(rate)}/s (${fmtInt(total)} notifications), windows of ${windowMs / 1000} s, ` +
     `${settings.users} users, ${settings.workers} workers, ${settings.redis ? 'Redis' : 'in-process cache'}, ${settings.kafka ? 'Kafka' : 'no Kafka'}`)
 
   // ---- set-up
@@ -531,7 +551,7 @@ async function soak(settings: Settings, resources: Resources, log: (message: str
   const windowOf = (index: number): number => Math.min(windowCount - 1, Math.floor(index * 1000 / rate / windowMs))
   const dueIn = (window: number): number => {
     const first = Math.ceil(window * windowMs * rate / 1000)
-    const last = Math.min(total, Math.ceil(Math.min(durationMs, (window + 1) * windowMs) * rate / 1000))
+    const last = Math.min(total, Math.ceil(Math.min(timelineMs, (window + 1) * windowMs) * rate / 1000))
     return Math.max(0, last - first)
   }
   const ownLag = monitorEventLoopDelay({ resolution: 10 })
@@ -544,7 +564,7 @@ async function soak(settings: Settings, resources: Resources, log: (message: str
   const makeRequest = workload.requests({ host: '127.0.0.1', port })
   const load = openLoop({ host: '127.0.0.1', port }, {
     ratePerSecond: rate,
-    durationMs,
+    durationMs: timelineMs,
     initialConnections: 16,
     maxConnections: 512,
     makeRequest(index) {
@@ -593,7 +613,7 @@ async function soak(settings: Settings, resources: Resources, log: (message: str
 
   const closeWindow = async (index: number, sample: BridgeSample): Promise<void> => {
     const startS = index * windowMs / 1000
-    const endS = Math.min(durationMs, (index + 1) * windowMs) / 1000
+    const endS = Math.min(timelineMs, (index + 1) * windowMs) / 1000
     const mark = await cpuMark(sample.cpuUs)
     const cores = coresBetween(windowMark, mark)
     windowMark = mark
@@ -622,7 +642,8 @@ async function soak(settings: Settings, resources: Resources, log: (message: str
     ownLag.reset()
     bucket = emptySampleBucket()
     windows.push(row)
-    log(`${clock(endS)} intake p50 ${fmtMs(row.intakeP50Ms)} p99 ${fmtMs(row.intakeP99Ms)} ms · accepted ${fmtInt(row.accepted)}/${fmtInt(row.due)}` +
+    const warmingUp = startS * 1000 < settings.warmupMs
+    log(`${clock(endS)}${warmingUp ? ' (warm-up)' : ''} intake p50 ${fmtMs(row.intakeP50Ms)} p99 ${fmtMs(row.intakeP99Ms)} ms · accepted ${fmtInt(row.accepted)}/${fmtInt(row.due)}` +
       `${row.refused > 0 ? ` (${fmtInt(row.refused)} refused)` : ''} · done ${fmtInt(row.done)}, e2e p99 ${fmtMs(row.endToEndP99Ms)} ms (finished in window)` +
       ` · backlog ${fmtInt(backlog)}${outboxPending === null ? '' : `, outbox ${fmtInt(outboxPending)}`}` +
       ` · RSS ${row.rssMeanMb.toFixed(0)} MB (max ${row.rssMaxMb.toFixed(0)}), heap ${row.heapUsedMeanMb.toFixed(0)} MB, ` +
@@ -634,12 +655,12 @@ async function soak(settings: Settings, resources: Resources, log: (message: str
   // Samples every SAMPLE_MS on the load's timeline, a row at each window's end; one step at a time, so
   // IPC requests to the bridge never overlap.
   const ticks: number[] = []
-  for (let atMs = SAMPLE_MS; atMs < durationMs; atMs += SAMPLE_MS) ticks.push(atMs)
-  ticks.push(durationMs)
+  for (let atMs = SAMPLE_MS; atMs < timelineMs; atMs += SAMPLE_MS) ticks.push(atMs)
+  ticks.push(timelineMs)
   for (const atMs of ticks) {
     const waitMs = loadStartMs + atMs - performance.now()
     if (waitMs > 0) await sleep(waitMs)
-    const closes = atMs % windowMs === 0 || atMs === durationMs
+    const closes = atMs % windowMs === 0 || atMs === timelineMs
     const sample = await takeSample(closes)
     if (closes) await closeWindow(Math.ceil(atMs / windowMs) - 1, sample)
     await evictIfDue()
@@ -730,7 +751,7 @@ async function soak(settings: Settings, resources: Resources, log: (message: str
     machine,
     command: settings.command,
     settings: {
-      durationMs, ratePerSecond: rate, windowMs, warmupMs: settings.warmupMs, users: settings.users, workers: settings.workers,
+      durationMs, timelineMs, ratePerSecond: rate, windowMs, warmupMs: settings.warmupMs, users: settings.users, workers: settings.workers,
       redis: settings.redis, kafka: settings.kafka, drainTimeoutMs: settings.drainTimeoutMs, bridgeEnv: settings.bridgeEnv,
       nodeOptions: settings.nodeOptions, vacuum: settings.vacuum
     },
@@ -920,6 +941,7 @@ async function main(): Promise<void> {
   const { values: flags } = parseArgs({
     options: {
       duration: { type: 'string', default: '10m' },
+      warmup: { type: 'string' },
       rate: { type: 'string', default: String(DEFAULT_RATE_PER_SECOND) },
       window: { type: 'string' },
       users: { type: 'string', default: '100' },
@@ -939,6 +961,7 @@ async function main(): Promise<void> {
   })
   const result = await runSoak({
     durationMs: parseDuration(flags.duration),
+    ...flags.warmup === undefined ? {} : { warmupMs: parseDuration(flags.warmup) },
     ratePerSecond: Number(flags.rate),
     ...flags.window === undefined ? {} : { windowMs: parseDuration(flags.window) },
     users: Number(flags.users),

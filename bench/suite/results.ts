@@ -102,9 +102,9 @@ export interface TokenRefreshResults {
 /** bench/soak/run.ts: windows of intake p99 and bridge RSS, their trend verdicts, the peak. */
 export interface SoakResults {
   machine?: Environment
-  settings?: { durationMs?: number, ratePerSecond?: number, redis?: boolean, kafka?: boolean }
+  settings?: { durationMs?: number, warmupMs?: number, timelineMs?: number, ratePerSecond?: number, redis?: boolean, kafka?: boolean }
   totalMs?: number
-  windows?: Array<{ intakeP99Ms?: number, endToEndP99Ms?: number, rssMeanMb?: number, rssMaxMb?: number }>
+  windows?: Array<{ startS?: number, intakeP99Ms?: number, endToEndP99Ms?: number, rssMeanMb?: number, rssMaxMb?: number }>
   /** RSS in MiB (the soak's "MB" is 1024² bytes). */
   overall?: { intakeP99Ms?: number, rssMaxMb?: number, peakRssMb?: number }
   loss?: { ok?: boolean }

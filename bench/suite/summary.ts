@@ -9,7 +9,7 @@
  */
 import { renderBarChart, type BarChart, type PlotGroup } from '../lib/svg-plot.ts'
 import { fmtInt, fmtMs } from '../lib/stats.ts'
-import { STEPS } from './steps.ts'
+import { SOAK_WARMUP, STEPS } from './steps.ts'
 import type { E2eResults, Environment, SoakResults, SuiteResults, SuiteRunRecord, WebhookResults, WebhookSummary } from './results.ts'
 
 /** The report of the system we replace (../shared/reference/reference-system-report.md). */
@@ -519,7 +519,11 @@ function soakRows(results: SuiteResults): SummaryRow[] {
   const minutes = soak?.settings?.durationMs
   const rate = soak?.settings?.ratePerSecond
   const over = `${finite(minutes) ? `${fmtInt(minutes / 60_000)}-minute ` : ''}soak${finite(rate) ? ` at ${fmtInt(rate)}/s` : ''}`
-  const windows = soak?.windows ?? []
+  // The trend rows show what the trend rule fits: the windows after the warm-up.
+  const warmupMs = soak?.settings?.warmupMs ?? 0
+  const windows = (soak?.windows ?? []).filter((window) => (window.startS ?? 0) * 1000 >= warmupMs)
+  const timelineMs = soak?.settings?.timelineMs
+  const warmupText = finite(timelineMs) && finite(minutes) && timelineMs > minutes ? ` after ${fmtInt(warmupMs / 60_000)} min of warm-up` : ''
   const series = (value: (w: NonNullable<SoakResults['windows']>[number]) => number | undefined): number[] => windows.map(value).filter(finite)
   const trendRow = (metric: 'p99' | 'rss'): SummaryRow => {
     const values = metric === 'p99' ? series((w) => w.intakeP99Ms) : series((w) => w.rssMeanMb)
@@ -530,7 +534,7 @@ function soakRows(results: SuiteResults): SummaryRow[] {
     const met = verdictMet(verdict)
     return makeRow({
       id: `soak-${metric}`, group: 'Resources',
-      label: `${metric === 'p99' ? 'Intake p99' : 'Bridge RSS (window mean)'} over the ${over}: first window → last (highest)`,
+      label: `${metric === 'p99' ? 'Intake p99' : 'Bridge RSS (window mean)'} over the ${over}${warmupText}: first window → last (highest)`,
       better: 'lower', unit: metric === 'p99' ? 'ms' : 'MiB', format,
       targetText: `flat (the soak's trend rule)${soak?.verdict?.indicative === true ? '; short run, indicative' : ''}`
     }, soak === undefined
@@ -719,7 +723,7 @@ export function renderSummaryMarkdown(summary: Summary, notes: string): string {
   lines.push('npm run bench                              # every benchmark in turn, then this summary (or: bridge bench)')
   lines.push('npm run bench -- --quick                   # the same with each benchmark\'s --quick')
   lines.push('npm run bench -- --only healthkit,kafka    # some of: healthkit, webhooks-oura, webhooks-whoop, token-refresh, e2e, kafka, e2e-kafka, e2e-3nodes')
-  lines.push('npm run bench -- --soak 10m                # only the soak (bench/soak/run.ts --duration 10m)')
+  lines.push(`npm run bench -- --soak 10m                # only the soak (bench/soak/run.ts --duration 10m --warmup ${SOAK_WARMUP})`)
   lines.push('npm run bench -- --render-only             # this section, summary.json and summary.svg from the results as they are')
   lines.push('# the steps, in order (each also runs alone; --quick adds what follows the #; the Kafka steps start the broker of')
   lines.push('# scripts/kafka.sh when it is stopped, and stop it again after them):')

@@ -16,15 +16,16 @@ export interface MemoryCacheOptions {
   maxSeriesEntries: number
   /** Users held at once; the least recently used go first. */
   maxUsers?: number
-  /** Series points held across all users; bounds memory (≈ 50 bytes a point, see point-ring.ts). */
+  /** Series points held across all users; bounds memory (≈ 140 bytes a point, see point-ring.ts). */
   maxTotalPoints?: number
   /** Claims held at once; a claim dropped early only sends a repeat to the durable unique key. */
   maxClaims?: number
   now?: () => number
 }
 
-const DEFAULT_MAX_USERS = 10_000
-// ≈ 22 MB (point-ring.ts): the node's whole memory budget is 300 MB resident (docs/architecture.md, "In-process bounds").
+// A user's latest picture keeps each metric's whole event: ~16 KB for 15 metrics (measured), so ≈ 80 MB here.
+const DEFAULT_MAX_USERS = 5_000
+// ≈ 28 MB (point-ring.ts): the node's whole memory budget is 300 MB resident (docs/architecture.md, "In-process bounds").
 const DEFAULT_MAX_TOTAL_POINTS = 200_000
 const DEFAULT_MAX_CLAIMS = 50_000
 

@@ -1,37 +1,37 @@
-import { formatInstant, offsetMinutesOf } from '../domain/time.ts'
 import type { StoredPoint } from './cache.ts'
 
-const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
-/** Numbers per slot, and where each sits: the instants in epoch ms, the zone offset in minutes, the id's 4 words. */
-const FIELDS = 9
+/** Numbers per slot in the numbers array, and where each sits (instants in epoch ms; the event id's 4 words). */
+const FIELDS = 8
 const START_MS = 0
 const VALUE = 1
 const UPDATED_MS = 2
 const INGESTED_MS = 3
-const OFFSET_MIN = 4
-const ID_WORDS = 5
-/** UUID text positions of the 8 hex digits of each 32-bit word, dashes skipped. */
+const ID_WORDS = 4
+/** Where the 8 hex digits of each 32-bit word of a UUID sit in its text, and where its dashes sit. */
 const WORD_DIGITS = [[0, 1, 2, 3, 4, 5, 6, 7], [9, 10, 11, 12, 14, 15, 16, 17], [19, 20, 21, 22, 24, 25, 26, 27], [28, 29, 30, 31, 32, 33, 34, 35]]
+const UUID_LENGTH = 36
+const DASHES = [8, 13, 18, 23]
 
 /**
- * A fixed-capacity ring of series points kept as numbers in one plain array (which V8 stores as unboxed
- * doubles): 72 bytes a point, against ~250 for a point object with its two strings. The in-process cache holds
- * up to its total-points bound of these, so this is what that bound costs. Points become objects again only
- * when read.
+ * A fixed-capacity ring of series points kept column-wise: the numbers of all points, the event id's 128 bits
+ * among them, in one plain array (which V8 stores as unboxed doubles) and the start texts in another. A point
+ * costs ~140 bytes this way (measured, with the arrays' growth room) against ~250 as an object with its id string
+ * and three boxed numbers; the in-process cache holds up to its total-points bound of them, so this is what that
+ * bound costs. Points become objects again only when read. A push costs ~0.4 µs (an object: ~0.05 µs); a
+ * 10,000-sample upload pushes 10,000.
  *
- * Invariants: an event id is kept as four 32-bit words when it is a lower-case UUID (every id the bridge makes),
- * a start as its instant plus zone offset when formatInstant writes it back unchanged (every start the bridge
- * builds); anything else is kept verbatim on the side, so a read returns exactly what was pushed.
+ * Invariant: an id is kept as four 32-bit words only when it is a lower-case UUID (every id the bridge makes);
+ * any other id is kept verbatim on the side, so a read returns exactly what was pushed.
  */
 export class PointRing {
   readonly capacity: number
   #size = 0
   #oldest = 0
-  /** FIELDS numbers per slot; a revision of NaN stands for none. Grows with the points, never has holes. */
+  /** FIELDS numbers per slot; a revision of NaN stands for none. Appended in index order, so never holey. */
   #numbers: number[] = []
-  /** Slot → the verbatim id or start of the rare points the numbers cannot reproduce; made when first needed. */
+  #starts: string[] = []
+  /** Slot → the verbatim id of the rare points whose id is not a lower-case UUID; made when first needed. */
   #irregularIds: Map<number, string> | undefined
-  #irregularStarts: Map<number, string> | undefined
 
   constructor(capacity: number) {
     this.capacity = capacity
@@ -71,32 +71,30 @@ export class PointRing {
 
   #write(slot: number, point: StoredPoint): void {
     const at = slot * FIELDS
-    const offset = offsetMinutesOf(point.start)
-    const regularId = UUID_PATTERN.test(point.event_id)
-    // Set in index order: on a new slot each assignment appends, which keeps the array packed.
     this.#numbers[at + START_MS] = point.startMs
     this.#numbers[at + VALUE] = point.value
     this.#numbers[at + UPDATED_MS] = point.updatedMs ?? Number.NaN
     this.#numbers[at + INGESTED_MS] = point.ingestedMs
-    this.#numbers[at + OFFSET_MIN] = offset
+    const id = point.event_id
+    let regular = id.length === UUID_LENGTH && DASHES.every((position) => id.charCodeAt(position) === 0x2d)
     for (let word = 0; word < WORD_DIGITS.length; word++) {
-      this.#numbers[at + ID_WORDS + word] = regularId ? hexWord(point.event_id, WORD_DIGITS[word]!) : 0
+      const value = regular ? hexWord(id, WORD_DIGITS[word]!) : 0
+      if (value < 0) regular = false
+      this.#numbers[at + ID_WORDS + word] = Math.max(0, value)
     }
+    this.#starts[slot] = point.start
     this.#irregularIds?.delete(slot)
-    this.#irregularStarts?.delete(slot)
-    if (!regularId) (this.#irregularIds ??= new Map()).set(slot, point.event_id)
-    if (formatInstant(point.startMs, offset) !== point.start) (this.#irregularStarts ??= new Map()).set(slot, point.start)
+    if (!regular) (this.#irregularIds ??= new Map()).set(slot, id)
   }
 
   #read(slot: number): StoredPoint {
     const at = slot * FIELDS
-    const startMs = this.#numbers[at + START_MS]!
     const updatedMs = this.#numbers[at + UPDATED_MS]!
     return {
       event_id: this.#irregularIds?.get(slot) ?? this.#uuidAt(at),
-      start: this.#irregularStarts?.get(slot) ?? formatInstant(startMs, this.#numbers[at + OFFSET_MIN]!),
+      start: this.#starts[slot]!,
       value: this.#numbers[at + VALUE]!,
-      startMs,
+      startMs: this.#numbers[at + START_MS]!,
       updatedMs: Number.isNaN(updatedMs) ? null : updatedMs,
       ingestedMs: this.#numbers[at + INGESTED_MS]!
     }
@@ -109,12 +107,14 @@ export class PointRing {
   }
 }
 
-/** The 32-bit word written by 8 lower-case hex digits of `text` at `positions` (the UUID pattern has been checked). */
+/** The 32-bit word that 8 lower-case hex digits of `text` at `positions` write, or -1 if one is not such a digit. */
 function hexWord(text: string, positions: readonly number[]): number {
   let word = 0
   for (const position of positions) {
     const code = text.charCodeAt(position)
-    word = word * 16 + (code <= 0x39 ? code - 0x30 : code - 0x57)
+    const digit = code >= 0x30 && code <= 0x39 ? code - 0x30 : code >= 0x61 && code <= 0x66 ? code - 0x57 : -1
+    if (digit < 0) return -1
+    word = word * 16 + digit
   }
   return word
 }

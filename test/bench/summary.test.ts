@@ -162,6 +162,18 @@ describe('suite summary rows', () => {
     assert.match(rowOf(soak, 'soak-rss').label, /10-minute soak at 300\/s/)
   })
 
+  test('a soak with a warm-up: the rows start at the first window the trend rule fits', () => {
+    const results = fixture()
+    results.soak = {
+      machine: ENV, settings: { durationMs: 120_000, warmupMs: 120_000, timelineMs: 240_000, ratePerSecond: 250 },
+      windows: [{ startS: 0, rssMeanMb: 180 }, { startS: 60, rssMeanMb: 200 }, { startS: 120, rssMeanMb: 226 }, { startS: 180, rssMeanMb: 227 }],
+      overall: { rssMaxMb: 230 }, verdict: { rss: 'flat', p99: 'flat' }
+    }
+    const row = rowOf(summaryOf(results), 'soak-rss')
+    assert.match(row.oursText, /226 MiB → 227 MiB \(227 MiB\)/)
+    assert.match(row.label, /2-minute soak at 250\/s after 2 min of warm-up/)
+  })
+
   test('e2e variants from the file name when the file does not say', () => {
     assert.deepEqual({ ...e2eVariant({ file: 'webhooks-e2e-3nodes-redis-kafka.json' }), results: undefined }, { results: undefined, nodes: 3, kafka: true })
     assert.deepEqual({ ...e2eVariant({ file: 'webhooks-e2e-redis.json' }), results: undefined }, { results: undefined, nodes: 1, kafka: false })
