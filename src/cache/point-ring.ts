@@ -7,7 +7,7 @@ const VALUE = 1
 const UPDATED_MS = 2
 const INGESTED_MS = 3
 const ID_WORDS = 4
-/** Where the 8 hex digits of each 32-bit word of a UUID sit in its text, and where its dashes sit. */
+/** Where the 8 hex digits of each 32-bit word of a UUID sit in its text; DASHES, where its dashes sit. */
 const WORD_DIGITS = [[0, 1, 2, 3, 4, 5, 6, 7], [9, 10, 11, 12, 14, 15, 16, 17], [19, 20, 21, 22, 24, 25, 26, 27], [28, 29, 30, 31, 32, 33, 34, 35]]
 const UUID_LENGTH = 36
 const DASHES = [8, 13, 18, 23]
