@@ -20,7 +20,8 @@ export interface Authenticator {
   authenticate(authorization: string | undefined): Promise<Principal>
 }
 
-const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]{16,512})$/
+// The scheme name is case-insensitive (RFC 9110 §11.1: `bearer` is `Bearer`); the token's alphabet has both cases anyway.
+const BEARER = /^bearer ([A-Za-z0-9._~+/=-]{16,512})$/i
 
 export function createAuthenticator(db: Queryable, adminApiToken: string | undefined): Authenticator {
   return {

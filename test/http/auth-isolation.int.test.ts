@@ -176,6 +176,7 @@ for (const adapter of ADAPTERS) {
         // design §4: ADMIN_API_TOKEN holds every scope; docs/architecture.md (query path): an `admin` key reads too.
         { name: 'admin key', headers: bearer(adminKey.token), expect: { admin: 'allowed', 'read:events': 'allowed', device: 403 } },
         { name: 'ADMIN_API_TOKEN', headers: adminHeaders, expect: { admin: 'allowed', 'read:events': 'allowed', device: 403 } },
+        { name: 'ADMIN_API_TOKEN, scheme in lower case', headers: { authorization: `bearer ${CANARY.adminToken}` }, expect: { admin: 'allowed', 'read:events': 'allowed', device: 403 } },
         { name: 'device token', headers: { authorization: device.authorization! }, expect: { admin: 403, 'read:events': 403, device: 'allowed' } }
       ]
 
