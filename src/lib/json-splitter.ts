@@ -8,12 +8,15 @@
 /** Object keys and array indices from the top-level value down; the top-level value itself is `[]`. */
 export type JsonPath = readonly (string | number)[]
 
+/** What a value is, from its first byte: a container, or a string, number, boolean or null. */
+export type JsonValueKind = 'object' | 'array' | 'scalar'
+
 export interface SplitterOptions {
   /**
-   * Called at the start of every value outside a captured value; return true to capture that value's raw text
-   * (its whole subtree). The array passed in is reused: copy it to keep it.
+   * Called at the start of every value outside a captured value, with what kind of value starts there; return
+   * true to capture that value's raw text (its whole subtree). The array passed in is reused: copy it to keep it.
    */
-  capture: (path: JsonPath) => boolean
+  capture: (path: JsonPath, kind: JsonValueKind) => boolean
   /** Receives each captured value as raw JSON text, with its own copy of the path. */
   onValue: (path: JsonPath, raw: string) => void
   /** Largest number of nested objects and arrays (default 64); deeper input fails as soon as it is seen. */
@@ -310,7 +313,7 @@ export function createJsonSplitter(options: SplitterOptions): JsonSplitter {
               ? 'trailing comma'
               : 'expected a value', i)
           }
-          if (!capturing && capture(path)) startCapture(i)
+          if (!capturing && capture(path, kind === KIND_OBJECT ? 'object' : kind === KIND_ARRAY ? 'array' : 'scalar')) startCapture(i)
           switch (kind) {
             case KIND_STRING:
               i++

@@ -2,7 +2,7 @@ import { buildEvent } from '../domain/build-event.ts'
 import type { BiometricEvent } from '../domain/event.ts'
 import type { Rejection } from '../domain/validation.ts'
 import { BridgeError } from '../errors.ts'
-import { JsonSyntaxError, createJsonSplitter, type JsonPath } from '../lib/json-splitter.ts'
+import { JsonSyntaxError, createJsonSplitter, type JsonPath, type JsonValueKind } from '../lib/json-splitter.ts'
 import type { Metrics } from '../metrics/registry.ts'
 import {
   isSupportedExportMetric, normalizeExportPoint, normalizeExportWorkout, type ExportMetricHeader
@@ -215,7 +215,7 @@ function notAnUpload(message: string): BridgeError {
 }
 
 interface Handlers {
-  capture: (path: JsonPath) => boolean
+  capture: (path: JsonPath, kind: JsonValueKind) => boolean
   onValue: (path: JsonPath, raw: string) => void
   /** Called once the whole document has been read. */
   finish?: () => void
@@ -230,12 +230,14 @@ function nativeHandlers(
 ): Handlers {
   let hasList = false
   return {
-    capture: (path: JsonPath) => {
+    capture: (path: JsonPath, kind: JsonValueKind) => {
       const inList = path[0] === 'samples' || path[0] === 'deleted'
       if (!inList) return false
-      if (path.length === 1) hasList = true
-      // An object under `samples` (keys instead of indexes) is a shape error, not an empty upload.
-      else if (path.length === 2 && typeof path[1] !== 'number') throw notAnUpload('"samples" and "deleted" must be arrays')
+      if (path.length === 1) {
+        // `{"samples": 5}` or `{"samples": {}}` is a shape error, not an empty upload.
+        if (kind !== 'array') throw notAnUpload('"samples" and "deleted" must be arrays')
+        hasList = true
+      }
       return path.length === 2
     },
     finish: () => {

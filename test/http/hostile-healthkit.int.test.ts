@@ -120,7 +120,8 @@ describe('Hostile HealthKit input', () => {
         const notAnUpload = { status: 400, codes: ['BB_INVALID_REQUEST'] }
         const shapes: Array<[string, string]> = [
           [ROUTES[0], '{}'], [ROUTES[0], '[]'], [ROUTES[0], '42'], [ROUTES[0], `{"sample":[${JSON.stringify(lean(0))}]}`],
-          [ROUTES[0], `{"samples":{"0":${JSON.stringify(lean(0))}}}`], [ROUTES[1], '{}'], [ROUTES[1], '{"metrics":[]}']
+          [ROUTES[0], `{"samples":{"0":${JSON.stringify(lean(0))}}}`], [ROUTES[0], '{"samples":5}'], [ROUTES[0], '{"samples":{}}'],
+          [ROUTES[0], '{"deleted":null}'], [ROUTES[0], '{"samples":"[]"}'], [ROUTES[1], '{}'], [ROUTES[1], '{"metrics":[]}']
         ]
         for (const [url, payload] of shapes) {
           tally.fixed++

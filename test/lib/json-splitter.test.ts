@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import {
-  createJsonSplitter, JsonSyntaxError, MAX_KEY_BYTES, type JsonPath, type SplitterOptions
+  createJsonSplitter, JsonSyntaxError, MAX_KEY_BYTES, type JsonPath, type JsonValueKind, type SplitterOptions
 } from '../../src/lib/json-splitter.ts'
 
 interface Captured {
@@ -31,7 +31,7 @@ function chunksOf(bytes: Buffer, cuts: readonly number[] = []): Buffer[] {
 }
 
 function split(
-  input: string | Buffer, capture: (path: JsonPath) => boolean, cuts: readonly number[] = [], limits: Limits = {}
+  input: string | Buffer, capture: (path: JsonPath, kind: JsonValueKind) => boolean, cuts: readonly number[] = [], limits: Limits = {}
 ): Captured[] {
   const bytes = typeof input === 'string' ? Buffer.from(input) : input
   const captured: Captured[] = []
@@ -288,6 +288,15 @@ describe('createJsonSplitter', () => {
         return path[0] === 'c'
       })
       assert.deepEqual(seen, [[], ['a'], ['a', 0], ['a', 1], ['a', 1, 'b'], ['c']])
+    })
+
+    it('tells capture what kind of value starts, before any of it is read', () => {
+      const seen: string[] = []
+      split('{"a":[true,{"b":null}],"c":"x","d":-1,"e":[]}', (path, kind) => {
+        seen.push(`${path.join('.')}:${kind}`)
+        return false
+      })
+      assert.deepEqual(seen, [':object', 'a:array', 'a.0:scalar', 'a.1:object', 'a.1.b:scalar', 'c:scalar', 'd:scalar', 'e:array'])
     })
 
     it('gives onValue a path that later values do not change', () => {
