@@ -7,6 +7,11 @@ import { DEPLOYED_NODE_FLAGS } from '../../bench/lib/node-flags.ts'
 import { runBridge } from '../helpers/bridge-process.ts'
 
 const MiB = 1024 * 1024
+/**
+ * V8 sometimes holds a page or so beyond its two semi-spaces (4.25 MiB seen with 2 MiB semi-spaces on a busy
+ * machine, 4 MiB otherwise); far below the next flag value's size, so the checks still tell the flags apart.
+ */
+const PAGE_SLACK_BYTES = MiB
 
 /**
  * A preload that churns short-lived objects until V8 has grown the young generation as far as its flags allow,
@@ -42,11 +47,11 @@ test('bin/node-flags holds the deployed flags, one per line, comments aside', ()
 test('bin/bridge runs Node with bin/node-flags: 16 MiB semi-spaces bound the young generation to 32 MiB', async (t) => {
   const seen = await probeBridge(t, '')
   assert.ok(seen.nodeOptions.startsWith(DEPLOYED_NODE_FLAGS.join(' ')), seen.nodeOptions)
-  assert.ok(seen.newSpaceBytes <= 32 * MiB, `young generation ${seen.newSpaceBytes / MiB} MiB`)
+  assert.ok(seen.newSpaceBytes <= 32 * MiB + PAGE_SLACK_BYTES, `young generation ${seen.newSpaceBytes / MiB} MiB`)
 })
 
 test('a flag of the operator\'s own NODE_OPTIONS comes later and wins over bin/node-flags', async (t) => {
   const seen = await probeBridge(t, '--max-semi-space-size=2')
   assert.match(seen.nodeOptions, /^--max-semi-space-size=16 --max-old-space-size=1024 --max-semi-space-size=2 --require /)
-  assert.ok(seen.newSpaceBytes <= 4 * MiB, `young generation ${seen.newSpaceBytes / MiB} MiB`)
+  assert.ok(seen.newSpaceBytes <= 4 * MiB + PAGE_SLACK_BYTES, `young generation ${seen.newSpaceBytes / MiB} MiB`)
 })
