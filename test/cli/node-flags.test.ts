@@ -8,10 +8,10 @@ import { runBridge } from '../helpers/bridge-process.ts'
 
 const MiB = 1024 * 1024
 /**
- * V8 sometimes holds a page or so beyond its two semi-spaces (4.25 MiB seen with 2 MiB semi-spaces on a busy
- * machine, 4 MiB otherwise); far below the next flag value's size, so the checks still tell the flags apart.
+ * V8 sometimes holds pages beyond its two semi-spaces (4.25 MiB seen with 2 MiB semi-spaces on a busy machine,
+ * 4 MiB otherwise). The slack stays far below the gaps the checks are about (4 vs 32 MiB, 32 vs V8's 64 MiB here).
  */
-const PAGE_SLACK_BYTES = MiB
+const PAGE_SLACK_BYTES = 4 * MiB
 
 /**
  * A preload that churns short-lived objects until V8 has grown the young generation as far as its flags allow,
