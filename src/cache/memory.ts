@@ -93,9 +93,13 @@ export function createMemoryCache(options: MemoryCacheOptions): MemoryEventCache
     }
     return user
   }
+  const withinBounds = (): boolean => users.size <= maxUsers && totalPoints <= maxTotalPoints
   const evict = (): void => {
+    // Checked before iterating: every use re-inserts its user, so the Map's start is full of the holes V8 leaves
+    // until a rehash, and an iterator walks them all before its first entry (see expiring-claims.ts).
+    if (withinBounds()) return
     for (const [userId, user] of users) {
-      if (users.size <= maxUsers && totalPoints <= maxTotalPoints) return
+      if (withinBounds()) return
       // The user just used sits last; evicting it too would only lose what was just written.
       if (users.size === 1) return
       for (const metric of [...user.series.keys()]) dropSeries(user, metric)
