@@ -329,7 +329,8 @@ function settle(options: SoakOptions): Settings {
     nodeOptions: options.nodeOptions ?? [],
     vacuum: options.vacuum ?? true,
     write: options.write ?? true,
-    command: options.command ?? `node bench/soak/run.ts --duration ${fmtDuration(durationMs)} --rate ${options.ratePerSecond ?? DEFAULT_RATE_PER_SECOND}`
+    command: options.command ?? `node bench/soak/run.ts --duration ${fmtDuration(durationMs)}` +
+      `${explicitWarmupMs === undefined ? '' : ` --warmup ${fmtDuration(explicitWarmupMs)}`} --rate ${options.ratePerSecond ?? DEFAULT_RATE_PER_SECOND}`
   }
   if (!(durationMs >= 10_000)) throw new Error('the duration must be at least 10 s')
   if (explicitWarmupMs !== undefined && !(explicitWarmupMs >= 0 && explicitWarmupMs % windowMs === 0)) {
@@ -549,6 +550,8 @@ async function soak(settings: Settings, resources: Resources, log: (message: str
   // ---- load
   const intake: IntakeBucket[] = Array.from({ length: windowCount }, () => ({ latencies: new Samples(), accepted: 0, refused: 0 }))
   const windowOf = (index: number): number => Math.min(windowCount - 1, Math.floor(index * 1000 / rate / windowMs))
+  /** Warm-up windows are reported but left out of the trends. */
+  const warmingUp = (row: WindowRow): boolean => row.startS * 1000 < settings.warmupMs
   const dueIn = (window: number): number => {
     const first = Math.ceil(window * windowMs * rate / 1000)
     const last = Math.min(total, Math.ceil(Math.min(timelineMs, (window + 1) * windowMs) * rate / 1000))
@@ -642,8 +645,7 @@ async function soak(settings: Settings, resources: Resources, log: (message: str
     ownLag.reset()
     bucket = emptySampleBucket()
     windows.push(row)
-    const warmingUp = startS * 1000 < settings.warmupMs
-    log(`${clock(endS)}${warmingUp ? ' (warm-up)' : ''} intake p50 ${fmtMs(row.intakeP50Ms)} p99 ${fmtMs(row.intakeP99Ms)} ms · accepted ${fmtInt(row.accepted)}/${fmtInt(row.due)}` +
+    log(`${clock(endS)}${warmingUp(row) ? ' (warm-up)' : ''} intake p50 ${fmtMs(row.intakeP50Ms)} p99 ${fmtMs(row.intakeP99Ms)} ms · accepted ${fmtInt(row.accepted)}/${fmtInt(row.due)}` +
       `${row.refused > 0 ? ` (${fmtInt(row.refused)} refused)` : ''} · done ${fmtInt(row.done)}, e2e p99 ${fmtMs(row.endToEndP99Ms)} ms (finished in window)` +
       ` · backlog ${fmtInt(backlog)}${outboxPending === null ? '' : `, outbox ${fmtInt(outboxPending)}`}` +
       ` · RSS ${row.rssMeanMb.toFixed(0)} MB (max ${row.rssMaxMb.toFixed(0)}), heap ${row.heapUsedMeanMb.toFixed(0)} MB, ` +
@@ -729,7 +731,7 @@ async function soak(settings: Settings, resources: Resources, log: (message: str
 
   const intakeAll = result.latenciesMs.slice().sort()
   const sendLag = result.sendLagMs.slice().sort()
-  const fitted = windows.filter((row) => row.startS * 1000 >= settings.warmupMs)
+  const fitted = windows.filter((row) => !warmingUp(row))
   const points = (value: (row: WindowRow) => number): SeriesPoint[] =>
     fitted.map((row) => ({ atMinutes: (row.startS + row.endS) / 2 / 60, value: value(row) }))
   const windowMinutes = windowMs / 60_000

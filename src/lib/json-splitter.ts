@@ -111,6 +111,8 @@ for (let c = 0x30; c <= 0x39; c++) VALUE_KIND[c] = KIND_NUMBER
 VALUE_KIND[0x74] = KIND_TRUE
 VALUE_KIND[0x66] = KIND_FALSE
 VALUE_KIND[0x6e] = KIND_NULL
+/** What `capture` is told about a value, by its KIND_ constant (KIND_INVALID never reaches it). */
+const CAPTURED_KIND: readonly JsonValueKind[] = ['scalar', 'scalar', 'object', 'array', 'scalar', 'scalar', 'scalar', 'scalar']
 
 /** 1 for the letters that may follow a backslash on their own: " \ / b f n r t. */
 const SIMPLE_ESCAPE = new Uint8Array(256)
@@ -313,7 +315,7 @@ export function createJsonSplitter(options: SplitterOptions): JsonSplitter {
               ? 'trailing comma'
               : 'expected a value', i)
           }
-          if (!capturing && capture(path, kind === KIND_OBJECT ? 'object' : kind === KIND_ARRAY ? 'array' : 'scalar')) startCapture(i)
+          if (!capturing && capture(path, CAPTURED_KIND[kind]!)) startCapture(i)
           switch (kind) {
             case KIND_STRING:
               i++
