@@ -56,7 +56,8 @@ export function createReceiptCommitter(options: ReceiptCommitterOptions): Receip
       }
     }
     const events = [...byId.values()]
-    const writtenIds = await upsertEventsWithOutbox(tx, events)
+    // A receipt fetches its document whole, and a document announced as updated mostly repeats what is stored.
+    const writtenIds = await upsertEventsWithOutbox(tx, events, { skipStored: true })
     const ingestedAt = outcomes[0]!.ingestedAt
     const removed: BiometricEvent[] = []
     for (const outcome of outcomes) {

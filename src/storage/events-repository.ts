@@ -3,10 +3,24 @@ import { SCHEMA_VERSION } from '../domain/event.ts'
 import { formatInstant, offsetMinutesOf } from '../domain/time.ts'
 import type { Queryable } from './database.ts'
 
+// The revision rule, as a condition on a stored row `s` and an incoming row `i`: true when the stored row stays
+// (it is newer, or the same revision with the same values). An identical re-delivery changes nothing and
+// announces nothing.
+const STORED_STAYS = (s: string, i: string): string => `
+  coalesce(${i}.source_updated_at, '-infinity') < coalesce(${s}.source_updated_at, '-infinity')
+  OR (coalesce(${i}.source_updated_at, '-infinity') = coalesce(${s}.source_updated_at, '-infinity')
+      AND (${s}.value, ${s}.start_at, ${s}.end_at, ${s}.device_type)
+          IS NOT DISTINCT FROM (${i}.value, ${i}.start_at, ${i}.end_at, ${i}.device_type))`
+
 // $1 is the events' JSON texts (the outbox payloads) joined by newlines, which JSON.stringify never writes raw;
 // $2 their zone offsets in minutes, comma-separated. The columns are read back out of each payload, so every
 // event is serialized once, and its payload is stored exactly as JSON.stringify wrote it.
-const UPSERT_WITH_OUTBOX = `
+// With `skipStored`, rows whose stored version stays are dropped before the insert, by a primary-key probe that
+// takes no lock: ON CONFLICT locks every conflicting row even when its WHERE leaves it alone, and each lock is a
+// WAL record that dirties the row's page. The ON CONFLICT rule still decides races with concurrent writers.
+// The probe is a scalar subquery so that it stays one index lookup per row: written as NOT EXISTS, the planner
+// turned it into a hash anti-join over a sequential scan of `events` whenever the table had no statistics.
+const upsertWithOutbox = (skipStored: boolean): string => `
 WITH input AS (
   SELECT e.event_id, e.user_id, e.source, e.source_record_id, e.metric, coalesce(e.context, '') AS context,
          e.device_type, e.value, e.unit, e.start AS start_at, e."end" AS end_at, x.tz_offset_min,
@@ -19,21 +33,20 @@ WITH input AS (
     event_id uuid, user_id text, source text, source_record_id text, metric text, context text, device_type text,
     value double precision, unit text, start timestamptz, "end" timestamptz, source_updated_at timestamptz,
     ingested_at timestamptz)
+), candidates AS (
+  SELECT * FROM input i
+  ${skipStored ? `WHERE NOT coalesce((SELECT ${STORED_STAYS('s', 'i')} FROM events s WHERE s.event_id = i.event_id), false)` : ''}
 ), written AS (
   INSERT INTO events AS e (event_id, user_id, source, source_record_id, metric, context, device_type, value, unit,
                            start_at, end_at, tz_offset_min, source_updated_at, ingested_at)
   SELECT event_id, user_id, source, source_record_id, metric, context, device_type, value, unit,
          start_at, end_at, tz_offset_min, source_updated_at, ingested_at
-  FROM input
+  FROM candidates
   ON CONFLICT (event_id) DO UPDATE SET
     device_type = excluded.device_type, value = excluded.value, unit = excluded.unit,
     start_at = excluded.start_at, end_at = excluded.end_at, tz_offset_min = excluded.tz_offset_min,
     source_updated_at = excluded.source_updated_at, ingested_at = excluded.ingested_at
-  -- Newer revision wins; an identical re-delivery changes nothing and announces nothing.
-  WHERE coalesce(excluded.source_updated_at, '-infinity') > coalesce(e.source_updated_at, '-infinity')
-     OR (coalesce(excluded.source_updated_at, '-infinity') = coalesce(e.source_updated_at, '-infinity')
-         AND (e.value, e.start_at, e.end_at, e.device_type)
-             IS DISTINCT FROM (excluded.value, excluded.start_at, excluded.end_at, excluded.device_type))
+  WHERE NOT (${STORED_STAYS('e', 'excluded')})
   RETURNING event_id
 )
 INSERT INTO outbox (event_id, user_id, op, payload)
@@ -42,17 +55,31 @@ FROM written w JOIN input i USING (event_id)
 ORDER BY i.ord
 RETURNING event_id`
 
+const UPSERT_WITH_OUTBOX = upsertWithOutbox(false)
+const UPSERT_CHANGED_WITH_OUTBOX = upsertWithOutbox(true)
+
+export interface UpsertOptions {
+  /**
+   * Probe the stored rows first and leave the ones that stay untouched: for whole documents fetched again, where
+   * most rows are usually unchanged. Uploads of new samples skip the probe, which would find nothing.
+   */
+  skipStored?: boolean
+}
+
 /**
  * Upserts events and writes one outbox row for each event that changed, in one statement: inside the caller's
  * transaction, or atomically on its own when `tx` is not one.
  * `events` must not repeat an event_id (PostgreSQL refuses to update one row twice in a statement).
  * Returns the ids that were inserted or replaced; the others were unchanged duplicates.
  */
-export async function upsertEventsWithOutbox(tx: Queryable, events: readonly BiometricEvent[]): Promise<Set<string>> {
+export async function upsertEventsWithOutbox(
+  tx: Queryable, events: readonly BiometricEvent[], options: UpsertOptions = {}
+): Promise<Set<string>> {
   if (events.length === 0) return new Set()
   const payloads = events.map((event) => JSON.stringify(event)).join('\n')
   const offsets = events.map((event) => offsetMinutesOf(event.start)).join(',')
-  const { rows: written } = await tx.query<{ event_id: string }>(UPSERT_WITH_OUTBOX, [payloads, offsets])
+  const statement = options.skipStored === true ? UPSERT_CHANGED_WITH_OUTBOX : UPSERT_WITH_OUTBOX
+  const { rows: written } = await tx.query<{ event_id: string }>(statement, [payloads, offsets])
   return new Set(written.map((row) => row.event_id))
 }
 

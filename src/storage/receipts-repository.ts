@@ -109,22 +109,16 @@ const toClaimed = (row: ReceiptRow): ClaimedReceipt => ({
  * Leases up to `limit` due receipts to the caller for `leaseMs`, highest priority and oldest first. SKIP LOCKED
  * lets several processes claim at once without waiting on each other; the lease lets another process take a
  * receipt over when its holder dies. Times come from the database clock, so nodes' clocks need not agree.
+ * The statement lives in the database (migration 0006) because its plan is pinned there: see that file.
  */
 export async function claimDueReceipts(
   db: Queryable, providers: readonly ReceiptProvider[], limit: number, leaseMs: number
 ): Promise<ClaimedReceipt[]> {
   if (limit <= 0 || providers.length === 0) return []
   const { rows } = await db.query<ReceiptRow>(
-    `UPDATE webhook_receipts SET locked_until = now() + $3 * interval '1 millisecond', attempts = attempts + 1
-     WHERE id IN (
-       SELECT id FROM webhook_receipts
-       WHERE status = 'pending' AND next_attempt_at <= now() AND (locked_until IS NULL OR locked_until <= now())
-         AND provider = ANY($1::text[])
-       ORDER BY priority, next_attempt_at
-       LIMIT $2
-       FOR UPDATE SKIP LOCKED)
-     RETURNING id::text AS id, provider, event_type, data_type, object_id, provider_user_id, attempts, priority,
-               range_start, range_end, received_at`,
+    `SELECT id::text AS id, provider, event_type, data_type, object_id, provider_user_id, attempts, priority,
+            range_start, range_end, received_at
+     FROM claim_due_receipts($1::text[], $2::integer, $3::double precision)`,
     [providers, limit, leaseMs])
   return rows.map(toClaimed).sort((a, b) => a.priority - b.priority || Number(a.id) - Number(b.id))
 }
