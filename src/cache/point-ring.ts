@@ -59,6 +59,12 @@ export class PointRing {
     return this.#read((this.#oldest + this.#size - 1 - index) % this.#size)
   }
 
+  /** Start of the newest point, epoch ms, without building the point (every push of a series asks for it). */
+  newestStartMs(): number | undefined {
+    if (this.#size === 0) return undefined
+    return this.#numbers[((this.#oldest + this.#size - 1) % this.#size) * FIELDS + START_MS]
+  }
+
   *newestFirst(): Generator<StoredPoint> {
     for (let index = 0; index < this.#size; index++) yield this.fromNewest(index)!
   }

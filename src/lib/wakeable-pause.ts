@@ -1,5 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises'
-
 export interface WakeablePause {
   /** Waits `ms`, or less if woken meanwhile; returns at once if woken since the last pause. */
   pause(ms: number): Promise<void>
@@ -7,24 +5,33 @@ export interface WakeablePause {
   wake(): void
 }
 
-/** The idle wait of a polling loop that work arriving on this node (a commit, a receipt) cuts short. */
+/**
+ * The idle wait of a polling loop that work arriving on this node (a commit, a receipt) cuts short. A plain
+ * timer and resolver rather than an aborted sleep: aborting builds an AbortError with a stack trace, and a busy
+ * node wakes its loops for nearly every notification.
+ */
 export function createWakeablePause(): WakeablePause {
-  let cancel: (() => void) | undefined
+  let endPause: (() => void) | undefined
   let woken = false
   return {
-    async pause(ms) {
+    pause(ms) {
       if (woken) {
         woken = false
-        return
+        return Promise.resolve()
       }
-      const controller = new AbortController()
-      cancel = () => controller.abort()
-      await sleep(ms, undefined, { signal: controller.signal }).catch(() => {})
-      cancel = undefined
-      woken = false
+      return new Promise<void>((resolve) => {
+        const end = (): void => {
+          clearTimeout(timer)
+          endPause = undefined
+          woken = false
+          resolve()
+        }
+        const timer = setTimeout(end, ms)
+        endPause = end
+      })
     },
     wake() {
-      if (cancel !== undefined) cancel()
+      if (endPause !== undefined) endPause()
       else woken = true
     }
   }

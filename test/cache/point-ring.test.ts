@@ -38,6 +38,7 @@ describe('compact series ring', () => {
         assert.deepEqual(ring.oldestFirst(), kept)
         assert.deepEqual([...ring.newestFirst()], [...kept].reverse())
         assert.deepEqual(ring.fromNewest(0), kept.at(-1))
+        assert.equal(ring.newestStartMs(), kept.at(-1)?.startMs)
         assert.equal(ring.fromNewest(kept.length), undefined)
       }))
   })

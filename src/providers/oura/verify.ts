@@ -1,5 +1,5 @@
 import { BridgeError } from '../../errors.ts'
-import { matchesAnySecret } from '../webhooks/signature.ts'
+import { matchesAnySecret, type SigningSecret } from '../webhooks/signature.ts'
 
 export interface OuraSignatureInput {
   signature: string | undefined
@@ -17,7 +17,7 @@ const UNIX_SECONDS = /^\d{9,11}$/
  * Throws BB_SIGNATURE_* errors (401); returns nothing on success.
  */
 export function verifyOuraSignature(
-  input: OuraSignatureInput, secrets: readonly string[], nowMs: number, toleranceSeconds: number
+  input: OuraSignatureInput, secrets: readonly SigningSecret[], nowMs: number, toleranceSeconds: number
 ): void {
   const { signature, timestamp, rawBody } = input
   if (signature === undefined || timestamp === undefined) {

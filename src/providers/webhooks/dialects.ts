@@ -5,6 +5,7 @@ import { ouraDedupKey, parseOuraNotification } from '../oura/notification.ts'
 import { verifyOuraSignature } from '../oura/verify.ts'
 import { isWhoopNotificationHandled, parseWhoopNotification } from '../whoop/notification.ts'
 import { verifyWhoopSignature } from '../whoop/verify.ts'
+import { signingKeys } from './signature.ts'
 import type { ReceiptProvider } from '../../storage/receipts-repository.ts'
 
 /** What the intake needs of a verified notification to store its receipt. */
@@ -35,11 +36,12 @@ export function webhookDialects(config: Config): WebhookDialect[] {
   const tolerance = config.webhookToleranceSeconds
   const { oura, whoop } = config
   if (oura !== undefined) {
+    const secrets = signingKeys(oura.clientSecrets)
     dialects.push({
       provider: 'oura',
       deviceType: 'oura_ring',
       verify: (header, rawBody, nowMs) => verifyOuraSignature(
-        { signature: header('x-oura-signature'), timestamp: header('x-oura-timestamp'), rawBody }, oura.clientSecrets, nowMs, tolerance),
+        { signature: header('x-oura-signature'), timestamp: header('x-oura-timestamp'), rawBody }, secrets, nowMs, tolerance),
       parse(rawBody) {
         const notification = parseOuraNotification(rawBody)
         return { ...notification, dedupKey: ouraDedupKey(notification), handled: isOuraDataType(notification.dataType) }
@@ -47,11 +49,12 @@ export function webhookDialects(config: Config): WebhookDialect[] {
     })
   }
   if (whoop !== undefined) {
+    const secrets = signingKeys(whoop.clientSecrets)
     dialects.push({
       provider: 'whoop',
       deviceType: 'whoop_band',
       verify: (header, rawBody, nowMs) => verifyWhoopSignature(
-        { signature: header('x-whoop-signature'), timestamp: header('x-whoop-signature-timestamp'), rawBody }, whoop.clientSecrets, nowMs, tolerance),
+        { signature: header('x-whoop-signature'), timestamp: header('x-whoop-signature-timestamp'), rawBody }, secrets, nowMs, tolerance),
       parse(rawBody) {
         const notification = parseWhoopNotification(rawBody)
         // trace_id identifies the triggering event, so WHOOP's retries of one delivery share it (reference §2.5).

@@ -1,5 +1,5 @@
 import { BridgeError } from '../../errors.ts'
-import { matchesAnySecret } from '../webhooks/signature.ts'
+import { matchesAnySecret, type SigningSecret } from '../webhooks/signature.ts'
 
 export interface WhoopSignatureInput {
   /** `X-WHOOP-Signature`: base64 of the HMAC. */
@@ -21,7 +21,7 @@ const UNIX_MILLISECONDS = /^\d{12,14}$/
  * refused as stale rather than read as a date in 1970. Throws BB_SIGNATURE_* errors (401).
  */
 export function verifyWhoopSignature(
-  input: WhoopSignatureInput, secrets: readonly string[], nowMs: number, toleranceSeconds: number
+  input: WhoopSignatureInput, secrets: readonly SigningSecret[], nowMs: number, toleranceSeconds: number
 ): void {
   const { signature, timestamp, rawBody } = input
   if (signature === undefined || timestamp === undefined) {
