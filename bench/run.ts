@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { loadAverage, waitForQuietMachine } from './lib/proc.ts'
 import { renderSuiteSummary } from './suite/render.ts'
-import { readJson, SUITE_RUN_FILE, type SuiteRunRecord } from './suite/results.ts'
+import { readJson, SUITE_RUN_FILE, type SuiteRunEntry, type SuiteRunRecord } from './suite/results.ts'
 import { soakStep, STEPS, type SuiteStep } from './suite/steps.ts'
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url))
@@ -263,13 +263,19 @@ async function main(): Promise<number> {
   for (const outcome of outcomes) {
     if (outcome.exitCode === 0) durations[outcome.id] = { ...durations[outcome.id], [mode]: Math.round(outcome.seconds) }
   }
-  const runRecord: SuiteRunRecord = {
-    durations,
-    lastRun: {
-      date: new Date().toISOString(), quick, steps: outcomes, loadAverage: loadBefore, busyCores: quiet.busyCores, quiet: quiet.quiet,
-      ...(broker === undefined ? {} : { kafka: typeof broker === 'string' ? `unavailable: ${broker}` : broker.note })
-    }
+  const thisRun: SuiteRunEntry = {
+    date: new Date().toISOString(), quick, steps: outcomes, loadAverage: loadBefore, busyCores: quiet.busyCores, quiet: quiet.quiet,
+    ...(broker === undefined ? {} : { kafka: typeof broker === 'string' ? `unavailable: ${broker}` : broker.note })
   }
+  // A partial run (--only, --soak) is recorded beside the last whole run, so the summary still names that one.
+  const wholeSuite = flags.only === undefined && flags.soak === undefined
+  const runRecord: SuiteRunRecord = wholeSuite
+    ? { durations, lastRun: thisRun }
+    : {
+        durations,
+        ...(record?.lastRun === undefined ? {} : { lastRun: record.lastRun }),
+        lastPartialRun: { ...thisRun, command: `npm run bench -- ${process.argv.slice(2).join(' ')}` }
+      }
   writeFileSync(RUN_RECORD, `${JSON.stringify(runRecord, null, 2)}\n`)
 
   const failed = outcomes.filter((outcome) => outcome.exitCode !== 0)

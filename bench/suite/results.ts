@@ -111,18 +111,27 @@ export interface SoakResults {
   verdict?: { rss?: string, p99?: string, flat?: boolean, indicative?: boolean, rssTargetMet?: boolean }
 }
 
-/** What bench/run.ts records about its runs: durations per step (for the ETA) and the last run's conditions. */
+/** One run of bench/run.ts and its conditions. */
+export interface SuiteRunEntry {
+  date?: string
+  quick?: boolean
+  steps?: Array<{ id?: string, title?: string, seconds?: number, exitCode?: number | null }>
+  loadAverage?: number
+  busyCores?: number
+  quiet?: boolean
+  kafka?: string
+  /** How a partial run was started, e.g. `npm run bench -- --soak 10m`. */
+  command?: string
+}
+
+/**
+ * What bench/run.ts records about its runs: durations per step (for the ETA), the last run of the whole suite,
+ * and a partial run (--only, --soak) made after it, which does not replace it.
+ */
 export interface SuiteRunRecord {
   durations?: Record<string, { quick?: number, full?: number }>
-  lastRun?: {
-    date?: string
-    quick?: boolean
-    steps?: Array<{ id?: string, title?: string, seconds?: number, exitCode?: number | null }>
-    loadAverage?: number
-    busyCores?: number
-    quiet?: boolean
-    kafka?: string
-  }
+  lastRun?: SuiteRunEntry
+  lastPartialRun?: SuiteRunEntry
 }
 
 export interface SuiteResults {

@@ -10,7 +10,7 @@
 import { renderBarChart, type BarChart, type PlotGroup } from '../lib/svg-plot.ts'
 import { fmtInt, fmtMs } from '../lib/stats.ts'
 import { SOAK_WARMUP, STEPS } from './steps.ts'
-import type { E2eResults, Environment, SoakResults, SuiteResults, SuiteRunRecord, WebhookResults, WebhookSummary } from './results.ts'
+import type { E2eResults, Environment, SoakResults, SuiteResults, SuiteRunEntry, WebhookResults, WebhookSummary } from './results.ts'
 
 /** The report of the system we replace (../shared/reference/reference-system-report.md). */
 export const REFERENCE = {
@@ -108,7 +108,9 @@ export interface Summary {
   generatedAt: string
   rows: SummaryRow[]
   machine: MachineSummary
-  lastRun: NonNullable<SuiteRunRecord['lastRun']> | null
+  lastRun: SuiteRunEntry | null
+  /** A partial run (--only, --soak) made after lastRun. */
+  lastPartialRun: SuiteRunEntry | null
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -643,7 +645,8 @@ export function buildSummary(results: SuiteResults, now: Date): Summary {
     generatedAt: now.toISOString(),
     rows: buildRows(results),
     machine: describeMachines(results),
-    lastRun: results.suiteRun?.lastRun ?? null
+    lastRun: results.suiteRun?.lastRun ?? null,
+    lastPartialRun: results.suiteRun?.lastPartialRun ?? null
   }
 }
 
@@ -708,15 +711,21 @@ export function renderSummaryMarkdown(summary: Summary, notes: string): string {
   lines.push(`- 1-min load average at start → end of each benchmark: ${m.load.map((l) => `${l.benchmark} ` +
     `${l.start === null || l.end === null ? 'not recorded' : `${l.start.toFixed(2)} → ${l.end.toFixed(2)}`}` +
     `${l.date === null ? '' : ` (${l.date}${l.quick === true ? ', quick' : ''})`}`).join('; ') || 'not recorded'}`)
-  const run = summary.lastRun
-  if (run !== null && run !== undefined) {
+  const describeRun = (run: SuiteRunEntry): string => {
     const steps = (run.steps ?? []).map((s) => `${s.title ?? s.id} ${finite(s.seconds) ? fmtMinutes(s.seconds) : '?'}` +
       `${s.exitCode === 0 ? '' : ` (failed: exit ${s.exitCode ?? 'signal'})`}`)
-    lines.push(`- Last \`npm run bench${run.quick === true ? ' -- --quick' : ''}\` on ${run.date?.slice(0, 16).replace('T', ' ') ?? '?'} UTC: ` +
+    return `on ${run.date?.slice(0, 16).replace('T', ' ') ?? '?'} UTC: ` +
       `load average ${finite(run.loadAverage) ? run.loadAverage.toFixed(2) : '?'} before it, ` +
       `${finite(run.busyCores) ? `${run.busyCores.toFixed(2)} cores busy in the last quiet check` : 'quiet check not recorded'}` +
       `${run.quiet === false ? ' (never quiet; ran anyway)' : ''}${run.kafka === undefined ? '' : `; Kafka broker: ${run.kafka}`}; ` +
-      `${steps.length === 0 ? 'no steps' : steps.join(', ')}`)
+      `${steps.length === 0 ? 'no steps' : steps.join(', ')}`
+  }
+  if (summary.lastRun !== null) {
+    lines.push(`- Last \`npm run bench${summary.lastRun.quick === true ? ' -- --quick' : ''}\` ${describeRun(summary.lastRun)}`)
+  }
+  if (summary.lastPartialRun !== null) {
+    lines.push(`- ${summary.lastRun === null ? 'Last' : 'After it'}, \`${summary.lastPartialRun.command ?? 'npm run bench -- …'}\` ` +
+      describeRun(summary.lastPartialRun))
   }
   lines.push('')
   lines.push('**Commands.**', '', '```sh')

@@ -201,6 +201,20 @@ describe('suite summary rendering', () => {
     assert.ok(markdown.includes('Test CPU, 2 cores'))
   })
 
+  test('the last whole run is named; a partial run after it (the soak) is listed beside it, not instead of it', () => {
+    const step = (id: string, seconds: number): { id: string, title: string, seconds: number, exitCode: number } => ({ id, title: id, seconds, exitCode: 0 })
+    const withRuns = summaryOf({
+      ...fixture(),
+      suiteRun: {
+        lastRun: { date: '2026-11-26T09:20:14.676Z', quick: false, steps: [step('healthkit', 119), step('kafka', 154)], loadAverage: 1.56, busyCores: 0.04, quiet: true },
+        lastPartialRun: { date: '2026-11-26T09:38:15.237Z', steps: [step('soak-10m', 965)], loadAverage: 0.67, busyCores: 0.03, quiet: true, command: 'npm run bench -- --soak 10m' }
+      }
+    })
+    const markdown = renderSummaryMarkdown(withRuns, '')
+    assert.match(markdown, /- Last `npm run bench` on 2026-11-26 09:20 UTC: load average 1\.56 before it, .*healthkit \d+ min, kafka \d+ min$/m)
+    assert.match(markdown, /- After it, `npm run bench -- --soak 10m` on 2026-11-26 09:38 UTC: load average 0\.67 before it, .*soak-10m 16 min$/m)
+  })
+
   test('SVG: a document with one bar per figure (reference and ours; p50 and p99 for latencies)', () => {
     const svg = renderSummarySvg(summary)
     assert.ok(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"'))
