@@ -75,7 +75,9 @@ async function settle(fleet: Fleet, load: SteadyLoad, checker: DeliveryChecker, 
     `(distinct ${result.published?.distinctEvents}, repeats ${result.published?.repeats}) outbox drained in ${drainMs} ms`
 }
 
-describe('process faults under steady load (two bridge processes, PostgreSQL, Kafka)', { timeout: 150_000 }, () => {
+// Alone the two tests take ~70 s; beside the Kafka-outage suite on a slow 2-core host they took past 150 s. The
+// timeout only stops a hung suite.
+describe('process faults under steady load (two bridge processes, PostgreSQL, Kafka)', { timeout: 300_000 }, () => {
   test('F5: SIGTERM mid-load, repeatedly: in-flight requests are answered, exit 0 within SHUTDOWN_TIMEOUT_MS, nothing lost', async (t) => {
     const started = await startLoadedFleet(t, 'f5')
     if (started === undefined) return
