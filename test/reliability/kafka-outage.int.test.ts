@@ -126,7 +126,10 @@ async function outboxBacklogMetric(base: string): Promise<number> {
   return Number(/^outbox_backlog (\S+)$/m.exec(text)?.[1] ?? Number.NaN)
 }
 
-describe('Kafka outage under steady load (private broker, bridge process, PostgreSQL)', { timeout: OUTAGE_MS + 150_000 }, () => {
+// F4 (the outage plus a private broker's start and the drain) and F7 (three 15-s link faults) took 270 s together
+// beside the process-fault suite on a slow 2-core host, and the old bound (outage + 150 s) cut F7 off at its end.
+// The timeout only stops a hung suite.
+describe('Kafka outage under steady load (private broker, bridge process, PostgreSQL)', { timeout: OUTAGE_MS + 300_000 }, () => {
   test(`F4: the broker down for ${Math.round(OUTAGE_MS / 1000)} s: uploads keep getting 2xx, the outbox grows, then drains in per-user order; nothing lost`, async (t) => {
     const broker = await startPrivateBroker(t)
     if (broker === undefined) return
