@@ -56,13 +56,13 @@ export class PointRing {
   /** Point `index` counted from the newest (0). */
   fromNewest(index: number): StoredPoint | undefined {
     if (index >= this.#size) return undefined
-    return this.#read((this.#oldest + this.#size - 1 - index) % this.#size)
+    return this.#read(this.#slotFromNewest(index))
   }
 
   /** Start of the newest point, epoch ms, without building the point (every push of a series asks for it). */
   newestStartMs(): number | undefined {
     if (this.#size === 0) return undefined
-    return this.#numbers[((this.#oldest + this.#size - 1) % this.#size) * FIELDS + START_MS]
+    return this.#numbers[this.#slotFromNewest(0) * FIELDS + START_MS]
   }
 
   *newestFirst(): Generator<StoredPoint> {
@@ -73,6 +73,10 @@ export class PointRing {
     const points: StoredPoint[] = []
     for (let index = this.#size - 1; index >= 0; index--) points.push(this.fromNewest(index)!)
     return points
+  }
+
+  #slotFromNewest(index: number): number {
+    return (this.#oldest + this.#size - 1 - index) % this.#size
   }
 
   #write(slot: number, point: StoredPoint): void {
